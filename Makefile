@@ -1,0 +1,17 @@
+# The two commands: `make demo` runs the whole thing locally, `make test` runs the whole test suite.
+.PHONY: demo test stop setup bench
+
+demo:
+	bash scripts/demo.sh
+
+test:
+	bash scripts/test.sh
+
+stop:
+	bash scripts/stop.sh
+
+setup:
+	bash scripts/bootstrap.sh
+
+bench:
+	bash scripts/bench.sh

@@ -1,0 +1,1 @@
+"""Sampling, raster catalogue, training, map production and accuracy."""

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class FieldcollectConfig(AppConfig):
+    name = "fieldcollect"
+    verbose_name = "Field collection"

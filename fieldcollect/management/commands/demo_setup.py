@@ -1,0 +1,65 @@
+"""Load everything the demo needs: users with roles, the demo campaign, and (as each module provides
+them) reference data, a landscape, a sampling plan and synthetic relevés. Safe to re-run."""
+
+import datetime as dt
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import transaction
+
+from fieldcollect.models import Role, User
+from fieldcollect.services.accounts import role_permissions_sync, user_set_roles
+from fieldcollect.services.campaigns import boundary_from_geojson, campaign_add_member, campaign_create_or_update
+
+DEMO_PASSWORD = "demo-password-2027"  # noqa: S105 - printed by `make demo`; demo users only
+DEMO_CAMPAIGN = "occitanie-2027"
+DEMO_USERS = [
+    ("admin", None, "Ada", "Admin"),
+    ("coordinator", Role.COORDINATOR, "Claire", "Coordinatrice"),
+    ("botanist", Role.BOTANIST, "Bastien", "Botaniste"),
+    ("botanist2", Role.BOTANIST, "Berthe", "Botaniste"),
+    ("modeller", Role.MODELLER, "Mathis", "Modélisateur"),
+]
+
+
+class Command(BaseCommand):
+    help = "Create demo users and the demo campaign, then load the demo data of each module."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--data-dir", default=str(settings.SHARED_DATA_DIR))
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        data_dir = options["data_dir"]
+        with transaction.atomic():
+            role_permissions_sync()
+            users = self._users()
+            region = boundary_from_geojson(f"{data_dir}/boundaries/region-occitanie.geojson")
+            campaign, _ = campaign_create_or_update(
+                slug=DEMO_CAMPAIGN,
+                name="Occitanie habitat map 2027",
+                year=2027,
+                region=region,
+                starts_on=dt.date(2027, 4, 1),
+                ends_on=dt.date(2027, 9, 30),
+            )
+            for username, role, *_ in DEMO_USERS:
+                if role is not None:
+                    campaign_add_member(campaign=campaign, user=users[username], role=role)
+        self.stdout.write(f"Demo campaign {campaign.slug} ({campaign.region.area / 1e6:,.0f} km²), users ready")
+
+    def _users(self) -> dict[str, User]:
+        users = {}
+        for username, role, first, last in DEMO_USERS:
+            user, created = User.objects.get_or_create(
+                username=username, defaults={"first_name": first, "last_name": last, "email": f"{username}@example.org"}
+            )
+            if created:
+                user.set_password(DEMO_PASSWORD)
+            user.is_staff = role in (None, Role.COORDINATOR, Role.MODELLER)
+            user.is_superuser = role is None
+            user.save()
+            if role is not None:
+                user_set_roles(user=user, roles=[role])
+            users[username] = user
+        return users

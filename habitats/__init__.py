@@ -1,0 +1,1 @@
+"""Habitat typologies, crosswalks, taxa and map legends."""
