@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 VAR=$ROOT/var
-mkdir -p "$VAR/log" "$VAR/run"
+mkdir -p "$VAR/log" "$VAR/run" "$VAR/static" "$VAR/media"
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
 # --- 1. System packages -------------------------------------------------------------------------

@@ -32,3 +32,17 @@ def test_health_with_redis_down_is_degraded_not_a_crash(client):
 def test_health_needs_no_login_and_is_not_cached(client):
     response = client.get("/healthz")
     assert "no-cache" in response["Cache-Control"] or "max-age=0" in response["Cache-Control"]
+
+
+def test_static_files_are_served_by_the_application(client, settings, tmp_path):
+    # given collected static files (as `make demo` does)
+    from django.core.management import call_command
+
+    settings.STATIC_ROOT = tmp_path
+    call_command("collectstatic", "--noinput", "-v", "0")
+    # then whitenoise serves them without a separate web server
+    from whitenoise.middleware import WhiteNoiseMiddleware
+
+    middleware = WhiteNoiseMiddleware(lambda request: None)
+    assert middleware.files.get("/static/admin/css/base.css") is not None
+    assert middleware.files.get("/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui.css") is not None
