@@ -101,7 +101,7 @@ def test_restore_refuses_path_traversal_in_the_media_archive(tmp_path, media, fr
     manifest = json.loads(manifest_path.read_text())
     manifest["files"]["media.tar"]["sha256"] = hashlib.sha256(evil.read_bytes()).hexdigest()
     manifest_path.write_text(json.dumps(manifest))
-    with pytest.raises(Exception, match="outside the destination|escaped"):
+    with pytest.raises(Exception, match=r"outside the destination|escaped"):
         backup_restore(backup=tmp_path / "bk", target=fresh_database, media_root=tmp_path / "m3" / "inner")
     assert not (tmp_path / "escaped.txt").exists()
     assert not Path(tmp_path / "m3" / "escaped.txt").exists()
