@@ -101,10 +101,14 @@ def test_restore_refuses_path_traversal_in_the_media_archive(tmp_path, media, fr
     manifest = json.loads(manifest_path.read_text())
     manifest["files"]["media.tar"]["sha256"] = hashlib.sha256(evil.read_bytes()).hexdigest()
     manifest_path.write_text(json.dumps(manifest))
-    with pytest.raises(Exception, match=r"outside the destination|escaped"):
+    with fresh_database.connect() as conn:
+        conn.execute("CREATE TABLE keep_me (id int)")
+    with pytest.raises(BackupError, match="unsafe member refused"):
         backup_restore(backup=tmp_path / "bk", target=fresh_database, media_root=tmp_path / "m3" / "inner")
     assert not (tmp_path / "escaped.txt").exists()
-    assert not Path(tmp_path / "m3" / "escaped.txt").exists()
+    assert not Path(tmp_path / "m3").exists()
+    with fresh_database.connect() as conn:  # the target database was not touched either
+        assert conn.execute("SELECT to_regclass('keep_me')").fetchone()[0] == "keep_me"
 
 
 def test_backup_dates_are_timezone_aware(tmp_path, media):

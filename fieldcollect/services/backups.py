@@ -182,6 +182,13 @@ def backup_verify(*, backup: Path) -> dict[str, Any]:
             raise BackupError(f"{path}: missing from the backup")
         if file_sha256(path) != expected["sha256"]:
             raise BackupError(f"{path}: checksum mismatch, the backup is corrupt")
+    with tarfile.open(backup / "media.tar") as archive:
+        for member in archive.getmembers():
+            try:
+                # The "data" filter refuses absolute paths, "..", links out of the tree and device files.
+                tarfile.data_filter(member, "/nonexistent-restore-root")
+            except tarfile.FilterError as exc:
+                raise BackupError(f"{backup / 'media.tar'}: unsafe member refused ({exc})") from exc
     return manifest
 
 
@@ -198,7 +205,6 @@ def backup_restore(*, backup: Path, target: DatabaseTarget, media_root: Path) ->
     )  # fmt: skip
     media_root.mkdir(parents=True, exist_ok=True)
     with tarfile.open(backup / "media.tar") as archive:
-        # The "data" filter refuses absolute paths, "..", links out of the tree and device files.
         archive.extractall(media_root, filter="data")
     restored_counts = table_row_counts(target)
     expected_counts = manifest["row_counts"]
