@@ -17,6 +17,26 @@ from fieldcollect.services.accounts import device_token_issue, user_set_roles
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def _isolated_cache() -> Iterator[None]:
+    """Start every test with an empty cache (throttle counters, cached bundles) of this run only.
+
+    Only this run's keys are deleted: the Redis database is shared with the Celery broker and with
+    other checkouts' test runs, so it is never flushed.
+    """
+    from django.core.cache import cache
+
+    def clear() -> None:
+        client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
+        keys = list(client.scan_iter(match=f"{settings.CACHES['default']['KEY_PREFIX']}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+
+    clear()
+    yield
+    clear()
+
+
 @pytest.fixture
 def shared_data() -> Path:
     path = Path(settings.SHARED_DATA_DIR)
