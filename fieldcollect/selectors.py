@@ -65,3 +65,97 @@ def health_status() -> dict[str, Any]:
     else:
         status = "degraded"
     return {"status": status, "checks": checks}
+
+
+# --- relevés ---------------------------------------------------------------------------------------
+
+
+def releve_visible_to(user: Any) -> Any:
+    """Relevés ``user`` may read: their own and co-observed ones; all of their campaigns for coordinators."""
+    from django.db.models import Exists, OuterRef, Q
+
+    from fieldcollect.models import CampaignMember, Releve, Role
+
+    co_observed = Releve.co_observers.through.objects.filter(releve_id=OuterRef("pk"), user_id=user.pk)
+    coordinated = CampaignMember.objects.filter(
+        campaign_id=OuterRef("campaign_id"), user_id=user.pk, role=Role.COORDINATOR
+    )
+    return Releve.objects.filter(Q(observer_id=user.pk) | Exists(co_observed) | Exists(coordinated))
+
+
+def releve_editable_by(user: Any) -> Any:
+    """Relevés ``user`` may change from a tablet: their own and co-observed ones."""
+    from django.db.models import Exists, OuterRef, Q
+
+    from fieldcollect.models import Releve
+
+    co_observed = Releve.co_observers.through.objects.filter(releve_id=OuterRef("pk"), user_id=user.pk)
+    return Releve.objects.filter(Q(observer_id=user.pk) | Exists(co_observed))
+
+
+def releve_with_content(queryset: Any) -> Any:
+    """Prefetch everything ``releve_payload`` reads."""
+    return queryset.select_related("campaign", "observer").prefetch_related(
+        "co_observers", "layers", "habitats__habitat", "species", "photos"
+    )
+
+
+def releve_payload(releve: Any) -> dict[str, Any]:
+    """The server's copy of a relevé in the push payload format (GeoJSON EPSG:4326), plus server fields."""
+    from fieldcollect.services.geometry import geojson_point, geojson_polygon
+
+    return {
+        "uuid": str(releve.uuid),
+        "version": releve.version,
+        "status": releve.status,
+        "deleted": releve.deleted_at is not None,
+        "campaign": releve.campaign.slug,
+        "observer": releve.observer.username,
+        "observed_at": releve.observed_at.isoformat(),
+        "observers": sorted(user.username for user in releve.co_observers.all()),
+        "geometry": geojson_point(releve.location),
+        "plot": geojson_polygon(releve.plot) if releve.plot is not None else None,
+        "gnss_accuracy_m": releve.gnss_accuracy_m,
+        "plot_area_m2": releve.plot_area_m2,
+        "altitude_m": releve.altitude_m,
+        "slope_deg": releve.slope_deg,
+        "aspect": releve.aspect or None,
+        "total_cover_pct": releve.total_cover_pct,
+        "layers": {
+            layer.layer: {"cover_pct": layer.cover_pct, "height_m": layer.height_m} for layer in releve.layers.all()
+        },
+        "habitats": [
+            {
+                "cd_hab": item.habitat_id,
+                "typology": item.habitat.typology_id,
+                "code": item.habitat.code,
+                "cover_pct": item.cover_pct,
+                "certainty": item.certainty,
+            }
+            for item in sorted(releve.habitats.all(), key=lambda item: item.rank)
+        ],
+        "species": [
+            {
+                "cd_nom": item.taxon_id,
+                "name_cited": item.name_cited,
+                "layer": item.layer,
+                "braun_blanquet": item.braun_blanquet,
+                "cover_pct": item.cover_pct,
+            }
+            for item in sorted(releve.species.all(), key=lambda item: item.rank)
+        ],
+        "notes": releve.notes,
+        "sample_point": releve.sample_point_ref or None,
+        "photos": [
+            {
+                "uuid": str(photo.uuid),
+                "sha256": photo.sha256,
+                "size": photo.size,
+                "content_type": photo.content_type,
+                "bearing_deg": photo.bearing_deg,
+                "state": photo.state,
+            }
+            for photo in sorted(releve.photos.all(), key=lambda photo: photo.id)
+        ],
+        "updated_at": releve.updated_at.isoformat(),
+    }

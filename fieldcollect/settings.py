@@ -179,6 +179,14 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"user": os.environ.get("API_THROTTLE_RATE", "600/min")},
 }
 
+# Tablet sync (SYNC_PROTOCOL.md): push body limit, per-device-token rate, photo limits.
+SYNC_PUSH_MAX_BYTES = int(os.environ.get("SYNC_PUSH_MAX_BYTES", str(8 * 1024 * 1024)))
+SYNC_THROTTLE_RATE = os.environ.get("API_THROTTLE_RATE", "600/min")
+PHOTO_MAX_BYTES = int(os.environ.get("PHOTO_MAX_BYTES", str(64 * 1024 * 1024)))
+PHOTO_MAX_PIXELS = int(os.environ.get("PHOTO_MAX_PIXELS", str(120_000_000)))
+# Where partial photo uploads are assembled (must be shared by all web processes of a deployment).
+PHOTO_UPLOAD_DIR = Path(os.environ.get("PHOTO_UPLOAD_DIR", BASE_DIR / "var" / "uploads"))
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Habitat field-data API",
     "DESCRIPTION": (

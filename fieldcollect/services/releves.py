@@ -1,0 +1,96 @@
+"""The one write path for a relevé's status, deletion and change-log rows (what tablets pull)."""
+
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from fieldcollect.models import ChangeLog, Releve, ReleveRevision, ReleveStatus, User
+
+# The review workflow (DESIGN.md). Pushing an edit sends a relevé back to "submitted"; un-validating
+# is allowed (it leaves the live training pool); "validated" cannot be edited from a tablet.
+ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    ReleveStatus.SUBMITTED: frozenset({ReleveStatus.QC_FLAGGED, ReleveStatus.QC_PASSED}),
+    ReleveStatus.QC_FLAGGED: frozenset(
+        {
+            ReleveStatus.QC_PASSED,
+            ReleveStatus.VALIDATED,
+            ReleveStatus.NEEDS_CHANGES,
+            ReleveStatus.REJECTED,
+            ReleveStatus.SUBMITTED,
+        }
+    ),
+    ReleveStatus.QC_PASSED: frozenset(
+        {
+            ReleveStatus.QC_FLAGGED,
+            ReleveStatus.VALIDATED,
+            ReleveStatus.NEEDS_CHANGES,
+            ReleveStatus.REJECTED,
+            ReleveStatus.SUBMITTED,
+        }
+    ),
+    ReleveStatus.VALIDATED: frozenset(
+        {ReleveStatus.QC_PASSED, ReleveStatus.QC_FLAGGED, ReleveStatus.NEEDS_CHANGES, ReleveStatus.REJECTED}
+    ),
+    ReleveStatus.NEEDS_CHANGES: frozenset({ReleveStatus.SUBMITTED, ReleveStatus.REJECTED}),
+    ReleveStatus.REJECTED: frozenset({ReleveStatus.NEEDS_CHANGES, ReleveStatus.SUBMITTED}),
+}
+LOCKED_STATUSES = frozenset({ReleveStatus.VALIDATED})
+
+
+class InvalidTransition(ValueError):
+    def __init__(self, from_status: str, to_status: str) -> None:
+        super().__init__(f"A relevé cannot go from {from_status} to {to_status}.")
+        self.from_status = from_status
+        self.to_status = to_status
+
+
+def releve_record_change(*, releve: Releve, kind: str = ChangeLog.Kind.RELEVE) -> None:
+    """Log that ``releve`` changed, in the caller's transaction, so that its tablets pull it.
+
+    Call it from any service that changes what a tablet sees of a relevé (QC results, comments, edits).
+    """
+    ChangeLog.objects.create(releve=releve, kind=kind)
+
+
+@transaction.atomic
+def releve_set_status(*, releve: Releve, to_status: str, actor: User | None, comment: str = "") -> Releve:
+    """Move ``releve`` along the workflow (or raise InvalidTransition) and log the change for pull."""
+    # Lock the row: a tablet push and a coordinator's decision must not interleave on one relevé.
+    locked = Releve.objects.select_for_update().get(pk=releve.pk)
+    if locked.status == to_status:
+        return locked
+    if to_status not in ALLOWED_TRANSITIONS[locked.status]:
+        raise InvalidTransition(locked.status, to_status)
+    locked.status = to_status
+    locked.updated_at = timezone.now()
+    locked.save(update_fields=["status", "updated_at"])
+    releve_record_change(releve=locked, kind=ChangeLog.Kind.STATUS)
+    releve.status, releve.updated_at = locked.status, locked.updated_at
+    return locked
+
+
+@transaction.atomic
+def releve_delete(*, releve: Releve, actor: User | None) -> Releve:
+    """Soft-delete ``releve``: the row stays as a tombstone that tablets pull."""
+    locked = Releve.objects.select_for_update().get(pk=releve.pk)
+    if locked.deleted_at is None:
+        locked.deleted_at = timezone.now()
+        locked.updated_at = locked.deleted_at
+        locked.save(update_fields=["deleted_at", "updated_at"])
+        releve_record_change(releve=locked, kind=ChangeLog.Kind.TOMBSTONE)
+    return locked
+
+
+@transaction.atomic
+def releve_conflicts_resolve(*, revisions: Any, actor: User) -> int:
+    """Mark conflict revisions resolved; a relevé's conflict flag drops when none of its conflicts is open."""
+    now = timezone.now()
+    open_conflicts = revisions.filter(outcome=ReleveRevision.Outcome.CONFLICT, resolved_at__isnull=True)
+    releve_ids = set(open_conflicts.values_list("releve_id", flat=True))
+    count = open_conflicts.update(resolved_at=now, resolved_by=actor)
+    still_open = ReleveRevision.objects.filter(
+        releve_id__in=releve_ids, outcome=ReleveRevision.Outcome.CONFLICT, resolved_at__isnull=True
+    ).values_list("releve_id", flat=True)
+    Releve.objects.filter(pk__in=releve_ids).exclude(pk__in=still_open).update(has_open_conflict=False)
+    return count
