@@ -37,13 +37,9 @@ from fieldcollect.services.geometry import GeometryError, point_from_geojson, po
 from fieldcollect.services.releves import LOCKED_STATUSES, releve_set_status
 from fieldcollect.services.sync_payload import RelevePayload, future_limit
 from habitats.models import HabitatUnit, Taxon
+from habitats.services.habref import normalize_code
 
 MAX_BATCH = 200
-
-
-def habitat_code_normalize(code: str) -> str:
-    """HABREF codes compared without case, dashes or spaces (T2-1 = T21)."""
-    return code.upper().replace("-", "").replace(" ", "")
 
 
 def payload_hash(item: Any) -> str:
@@ -108,7 +104,7 @@ def _resolve(user: User, payloads: list[RelevePayload]) -> References:
     )
     cd_habs = {h.cd_hab for p in payloads for h in p.habitats if h.cd_hab is not None}
     codes = {
-        (h.typology, habitat_code_normalize(h.code or "")) for p in payloads for h in p.habitats if h.cd_hab is None
+        (h.typology, normalize_code(h.code or "")) for p in payloads for h in p.habitats if h.cd_hab is None
     }
     habitat_ids = set(HabitatUnit.objects.filter(cd_hab__in=cd_habs).values_list("cd_hab", flat=True))
     habitat_by_code: dict[tuple[int, str], int] = {}
@@ -163,7 +159,7 @@ def _check(payload: RelevePayload, refs: References, now: dt.datetime) -> tuple[
                 found.add(f"habitats.{index}.cd_hab", "unknown_habitat", f"Unknown habitat cd_hab {item.cd_hab}.")
         else:
             assert item.typology is not None and item.code is not None
-            cd_hab = refs.habitat_by_code.get((item.typology, habitat_code_normalize(item.code)))
+            cd_hab = refs.habitat_by_code.get((item.typology, normalize_code(item.code)))
             if cd_hab is None:
                 found.add(
                     f"habitats.{index}.code",
