@@ -1,0 +1,303 @@
+"""Classification models: the raster catalogue, feature sets, strata and field sampling plans.
+
+Rasters are files (local paths or GDAL-readable URLs); only their metadata lives here. Every raster is
+read on the EPSG:2154 grid: either it is in EPSG:2154, or it was registered with an explicit
+reprojection choice (a whitelisted EPSG code and a resampling method).
+"""
+
+from django.conf import settings
+from django.contrib.gis.db import models
+
+LAMBERT93 = 2154
+
+
+class RasterKind(models.TextChoices):
+    S2_BAND = "s2_band", "Sentinel-2 bands"
+    S2_INDEX = "s2_index", "Sentinel-2 index"
+    VHR_BAND = "vhr_band", "Very-high-resolution bands"
+    DEM = "dem", "Digital elevation model"
+    SLOPE = "slope", "Slope"
+    ASPECT = "aspect", "Aspect"
+    GEOLOGY = "geology", "Geology"
+    CLIMATE = "climate", "Climate"
+    SOIL = "soil", "Soil"
+    HABITAT_MAP = "habitat_map", "Habitat map"
+    STRATA = "strata", "Strata"
+    MASK = "mask", "Mask"
+    OTHER = "other", "Other"
+
+
+class Resampling(models.TextChoices):
+    NEAREST = "nearest", "Nearest neighbour (categorical rasters)"
+    BILINEAR = "bilinear", "Bilinear"
+    CUBIC = "cubic", "Cubic"
+    AVERAGE = "average", "Average"
+    MODE = "mode", "Mode (categorical rasters)"
+
+
+class RasterLayer(models.Model):
+    """One GeoTIFF/COG file in the catalogue, with the metadata read from it at registration."""
+
+    name = models.SlugField(max_length=200, unique=True)
+    uri = models.CharField(max_length=1000, help_text="Local path or GDAL-readable URL (/vsicurl/…).")
+    kind = models.CharField(max_length=20, choices=RasterKind.choices)
+    date = models.DateField(null=True, blank=True, help_text="Acquisition date (Sentinel-2, VHR).")
+    band_count = models.PositiveSmallIntegerField()
+    band_names = models.JSONField(default=list, help_text="One name per band, e.g. ['B02', 'B03', …].")
+    dtype = models.CharField(max_length=20)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    source_epsg = models.PositiveIntegerField(help_text="EPSG code of the file's own CRS.")
+    resampling = models.CharField(
+        max_length=20,
+        choices=Resampling.choices,
+        blank=True,
+        help_text="How the file is reprojected to EPSG:2154; empty when the file is already in EPSG:2154.",
+    )
+    resolution_x = models.FloatField(help_text="Pixel width in the file's CRS units.")
+    resolution_y = models.FloatField(help_text="Pixel height in the file's CRS units.")
+    transform = models.JSONField(help_text="Affine geotransform (a, b, c, d, e, f) in the file's CRS.")
+    extent = models.PolygonField(srid=LAMBERT93, help_text="Footprint in Lambert-93.")
+    nodata = models.FloatField(null=True, blank=True)
+    is_categorical = models.BooleanField(default=False)
+    is_synthetic = models.BooleanField(default=False, help_text="Generated data (demo, tests, benchmarks).")
+    description = models.TextField(blank=True)
+    registered_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["kind", "date", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(source_epsg=LAMBERT93) | ~models.Q(resampling=""),
+                name="raster_layer_reprojection_explicit",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}{' (SYNTHETIC)' if self.is_synthetic else ''}"
+
+
+class FeatureSet(models.Model):
+    """An ordered list of named features on one EPSG:2154 grid; what a training set and a model used."""
+
+    name = models.SlugField(max_length=200, unique=True)
+    resolution = models.FloatField(default=10.0, help_text="Pixel size in metres of the common grid.")
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class FeatureDerivation(models.TextChoices):
+    BAND = "band", "Band of a layer"
+    NDVI = "ndvi", "NDVI (nir, red)"
+    NDWI = "ndwi", "NDWI (green, nir)"
+    NDMI = "ndmi", "NDMI (nir, swir1)"
+    SLOPE = "slope", "Slope in degrees (from a DEM)"
+    ASPECT = "aspect", "Aspect in degrees from north (from a DEM)"
+
+
+class Feature(models.Model):
+    """One named feature of a feature set: a band of a layer, or an index derived from layer bands."""
+
+    feature_set = models.ForeignKey(FeatureSet, on_delete=models.CASCADE, related_name="features")
+    position = models.PositiveSmallIntegerField(help_text="0-based order in the feature vector.")
+    name = models.CharField(max_length=100)
+    derivation = models.CharField(max_length=10, choices=FeatureDerivation.choices, default=FeatureDerivation.BAND)
+    inputs = models.JSONField(
+        help_text="Input bands as [[layer id, 1-based band], …]: one for 'band', slope and aspect; two or more "
+        "for indices, in the order named by the derivation."
+    )
+    resampling = models.CharField(max_length=20, choices=Resampling.choices, default=Resampling.BILINEAR)
+
+    class Meta:
+        ordering = ["feature_set", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["feature_set", "position"], name="unique_feature_position"),
+            models.UniqueConstraint(fields=["feature_set", "name"], name="unique_feature_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.feature_set}[{self.position}] {self.name}"
+
+
+class Stratification(models.Model):
+    """A partition of a campaign's region into strata, from a categorical raster or from polygons."""
+
+    class Source(models.TextChoices):
+        RASTER = "raster", "Categorical raster"
+        VECTOR = "vector", "Polygons"
+
+    campaign = models.ForeignKey("fieldcollect.Campaign", on_delete=models.CASCADE, related_name="stratifications")
+    name = models.CharField(max_length=200)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    raster = models.ForeignKey(
+        RasterLayer, null=True, blank=True, on_delete=models.PROTECT, related_name="stratifications"
+    )
+    resolution = models.FloatField(help_text="Cell size (m) of the grid the strata are counted and sampled on.")
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["campaign", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "name"], name="unique_stratification_name"),
+            models.CheckConstraint(
+                condition=models.Q(source="vector") | models.Q(raster__isnull=False),
+                name="stratification_raster_given",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Stratum(models.Model):
+    """One stratum: its code in the strata raster, label and exact area."""
+
+    stratification = models.ForeignKey(Stratification, on_delete=models.CASCADE, related_name="strata")
+    value = models.PositiveIntegerField(help_text="Code of the stratum in the strata raster (1…).")
+    label = models.CharField(max_length=200)
+    pixel_count = models.BigIntegerField(help_text="Cells of the stratum on the stratification grid.")
+    area_m2 = models.FloatField(help_text="Exact area: cells × cell area, or the polygon area for vector strata.")
+    geometry = models.MultiPolygonField(srid=LAMBERT93, null=True, blank=True)
+    std_dev = models.FloatField(null=True, blank=True, help_text="Anticipated standard deviation (Neyman).")
+    expected_accuracy = models.FloatField(
+        null=True, blank=True, help_text="Anticipated accuracy p (Neyman with S = √(p(1−p)))."
+    )
+
+    class Meta:
+        ordering = ["stratification", "value"]
+        constraints = [models.UniqueConstraint(fields=["stratification", "value"], name="unique_stratum_value")]
+
+    def __str__(self) -> str:
+        return f"{self.value} {self.label}"
+
+
+class Allocation(models.TextChoices):
+    PROPORTIONAL = "proportional", "Proportional to area"
+    EQUAL = "equal", "Equal"
+    NEYMAN = "neyman", "Neyman (area × standard deviation)"
+
+
+class SamplingPlan(models.Model):
+    """Where to go in the field: a seeded, stratified random set of points with a minimum spacing."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        ACTIVE = "active", "Active (on tablets)"
+        CLOSED = "closed", "Closed"
+
+    campaign = models.ForeignKey("fieldcollect.Campaign", on_delete=models.CASCADE, related_name="sampling_plans")
+    stratification = models.ForeignKey(Stratification, on_delete=models.PROTECT, related_name="plans")
+    name = models.CharField(max_length=200)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    allocation = models.CharField(max_length=20, choices=Allocation.choices)
+    total_size = models.PositiveIntegerField()
+    min_per_stratum = models.PositiveIntegerField(default=0)
+    min_distance_m = models.FloatField(default=0.0)
+    seed = models.BigIntegerField()
+    exclusions = models.JSONField(default=list, blank=True, help_text="Exclusion masks applied, as described.")
+    parameters = models.JSONField(default=dict, blank=True, help_text="Everything needed to regenerate the plan.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "name"], name="unique_sampling_plan_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PlanStratum(models.Model):
+    """A stratum's allocation in a plan: target size, eligible area after exclusions, points made."""
+
+    plan = models.ForeignKey(SamplingPlan, on_delete=models.CASCADE, related_name="plan_strata")
+    stratum = models.ForeignKey(Stratum, on_delete=models.PROTECT, related_name="+")
+    eligible_pixel_count = models.BigIntegerField()
+    eligible_area_m2 = models.FloatField()
+    allocated = models.PositiveIntegerField(help_text="Points allocated (current target, after re-allocations).")
+    generated = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["plan", "stratum__value"]
+        constraints = [models.UniqueConstraint(fields=["plan", "stratum"], name="unique_plan_stratum")]
+
+    def __str__(self) -> str:
+        return f"{self.plan} / {self.stratum}: {self.allocated}"
+
+
+class VisitState(models.TextChoices):
+    PENDING = "pending", "To visit"
+    VISITED = "visited", "Visited"
+    INACCESSIBLE = "inaccessible", "Inaccessible"
+    REFUSED = "refused", "Access refused"
+
+
+class SamplePoint(models.Model):
+    """One point of a plan, with its stratum, inclusion probability, assignee and visit state."""
+
+    plan = models.ForeignKey(SamplingPlan, on_delete=models.CASCADE, related_name="points")
+    stratum = models.ForeignKey(Stratum, on_delete=models.PROTECT, related_name="points")
+    number = models.PositiveIntegerField(help_text="Order of the point in the plan (1…), stable label in the field.")
+    location = models.PointField(srid=LAMBERT93)
+    inclusion_probability = models.FloatField(
+        help_text="Probability that the point's 10 m cell is selected: n_h / N_h on the eligible cells."
+    )
+    batch = models.PositiveSmallIntegerField(default=0, help_text="0 for the initial draw, then each re-allocation.")
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="sample_points"
+    )
+    state = models.CharField(max_length=20, choices=VisitState.choices, default=VisitState.PENDING)
+    reason = models.TextField(blank=True, help_text="Why the point was inaccessible or refused.")
+    releve_uuid = models.UUIDField(null=True, blank=True, help_text="Client UUID of the relevé made at the point.")
+    visited_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    class Meta:
+        ordering = ["plan", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "number"], name="unique_sample_point_number"),
+            models.CheckConstraint(
+                condition=models.Q(inclusion_probability__gt=0, inclusion_probability__lte=1),
+                name="sample_point_inclusion_probability_range",
+            ),
+        ]
+        indexes = [models.Index(fields=["assignee", "updated_at"], name="sample_point_assignee_upd")]
+
+    def __str__(self) -> str:
+        return f"{self.plan} #{self.number}"
+
+
+class SamplePointEvent(models.Model):
+    """Audit trail of a point: assignment changes and visit reports (who, what, when)."""
+
+    class Action(models.TextChoices):
+        ASSIGNED = "assigned", "Assigned"
+        UNASSIGNED = "unassigned", "Unassigned"
+        REPORTED = "reported", "Visit reported"
+        REOPENED = "reopened", "Reopened"
+
+    point = models.ForeignKey(SamplePoint, on_delete=models.CASCADE, related_name="events")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    action = models.CharField(max_length=20, choices=Action.choices)
+    from_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    to_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    state = models.CharField(max_length=20, choices=VisitState.choices, blank=True)
+    reason = models.TextField(blank=True)
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.point}: {self.action}"

@@ -47,6 +47,32 @@ class Command(BaseCommand):
                 if role is not None:
                     campaign_add_member(campaign=campaign, user=users[username], role=role)
         self.stdout.write(f"Demo campaign {campaign.slug} ({campaign.region.area / 1e6:,.0f} km²), users ready")
+        self._landscape(data_dir)
+
+    def _landscape(self, data_dir: str) -> None:
+        """The SYNTHETIC demo landscape (40 km over Roussillon at 25 m), registered in the raster catalogue."""
+        from pathlib import Path
+
+        from classification.services.landscape import landscape_classes, landscape_make
+        from habitats.models import MapLegend
+
+        # The demo legend's classes when a legend with classes is active, else the built-in synthetic list.
+        legend = MapLegend.objects.filter(is_active=True, classes__isnull=False).distinct().order_by("pk").first()
+        classes = landscape_classes(legend_id=legend.pk if legend else None)
+        _manifest, layers = landscape_make(
+            out_dir=Path(settings.MEDIA_ROOT) / "landscapes" / "demo",
+            size=1600,
+            resolution=25.0,
+            seed=2027,
+            classes=classes,
+            register_prefix="demo",
+            data_dir=Path(data_dir),
+            reuse=True,
+        )
+        self.stdout.write(
+            f"SYNTHETIC demo landscape: {len(layers)} layers registered, {len(classes)} habitat classes"
+            f"{f' of legend {legend}' if legend else ' (built-in list)'}"
+        )
 
     def _users(self) -> dict[str, User]:
         users = {}

@@ -1,0 +1,1 @@
+"""Write paths of the classification app, one module per concern."""
