@@ -123,6 +123,8 @@ STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "var" / "static"))
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "var" / "media"))
+# Generated SYNTHETIC landscapes (demo, tests, benchmarks): seeded, so regenerated rather than backed up.
+LANDSCAPE_DIR = Path(os.environ.get("LANDSCAPE_DIR", BASE_DIR / "var" / "landscapes"))
 
 # File storage goes through Django's storage API: the filesystem under MEDIA_ROOT by default; set
 # STORAGE_BACKEND to a dotted backend path (e.g. storages.backends.s3.S3Storage) for object storage.

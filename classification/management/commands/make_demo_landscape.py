@@ -23,7 +23,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--out", type=Path, help="Output directory (default MEDIA_ROOT/landscapes/<name>).")
+        parser.add_argument("--out", type=Path, help="Output directory (default LANDSCAPE_DIR/<name>).")
         parser.add_argument("--name", default="demo", help="Name of the landscape; prefix of registered layers.")
         parser.add_argument("--size", type=int, default=1000, help="Width and height in cells.")
         parser.add_argument("--resolution", type=float, default=10.0, help="Cell size in metres.")
@@ -38,7 +38,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-register", action="store_true", help="Do not add the files to the catalogue.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        out = options["out"] or Path(settings.MEDIA_ROOT) / "landscapes" / options["name"]
+        out = options["out"] or Path(settings.LANDSCAPE_DIR) / options["name"]
         try:
             if options["departement"]:
                 centre = departement_centre(options["departement"])

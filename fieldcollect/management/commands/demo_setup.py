@@ -50,7 +50,7 @@ class Command(BaseCommand):
         self._landscape(data_dir)
 
     def _landscape(self, data_dir: str) -> None:
-        """The SYNTHETIC demo landscape (40 km over Roussillon at 25 m), registered in the raster catalogue."""
+        """The SYNTHETIC demo landscape (36 km over Roussillon at 30 m), registered in the raster catalogue."""
         from pathlib import Path
 
         from classification.services.landscape import landscape_classes, landscape_make
@@ -60,9 +60,9 @@ class Command(BaseCommand):
         legend = MapLegend.objects.filter(is_active=True, classes__isnull=False).distinct().order_by("pk").first()
         classes = landscape_classes(legend_id=legend.pk if legend else None)
         _manifest, layers = landscape_make(
-            out_dir=Path(settings.MEDIA_ROOT) / "landscapes" / "demo",
-            size=1600,
-            resolution=25.0,
+            out_dir=Path(settings.LANDSCAPE_DIR) / "demo",
+            size=1200,
+            resolution=30.0,
             seed=2027,
             classes=classes,
             register_prefix="demo",
