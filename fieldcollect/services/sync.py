@@ -103,9 +103,7 @@ def _resolve(user: User, payloads: list[RelevePayload]) -> References:
         CampaignMember.objects.filter(user=user, campaign__in=campaigns.values()).values_list("campaign_id", flat=True)
     )
     cd_habs = {h.cd_hab for p in payloads for h in p.habitats if h.cd_hab is not None}
-    codes = {
-        (h.typology, normalize_code(h.code or "")) for p in payloads for h in p.habitats if h.cd_hab is None
-    }
+    codes = {(h.typology, normalize_code(h.code or "")) for p in payloads for h in p.habitats if h.cd_hab is None}
     habitat_ids = set(HabitatUnit.objects.filter(cd_hab__in=cd_habs).values_list("cd_hab", flat=True))
     habitat_by_code: dict[tuple[int, str], int] = {}
     if codes:
