@@ -1,7 +1,10 @@
 """Admin of the raster catalogue, feature sets, strata and sampling plans."""
 
+from typing import Any
+
 from django.contrib import admin
 from django.contrib.gis.admin import GISModelAdmin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from .models import (
@@ -15,6 +18,7 @@ from .models import (
     Stratification,
     Stratum,
 )
+from .services.sampling import sample_point_assign
 
 
 @admin.register(RasterLayer)
@@ -74,8 +78,23 @@ class SamplePointAdmin(GISModelAdmin):
     list_display = ["__str__", "stratum", "assignee", "state", "inclusion_probability", "batch"]
     list_filter = ["plan", "state", "assignee"]
     list_select_related = ["plan", "stratum", "assignee"]
-    readonly_fields = ["plan", "stratum", "number", "inclusion_probability", "batch", "state", "reason", "visited_at"]
+    readonly_fields = ["plan", "stratum", "number", "location", "inclusion_probability", "batch", "state", "reason"]
     fields = ["plan", "number", "stratum", "location", "inclusion_probability", "batch", "assignee", "state", "reason"]
+    actions = ["unassign"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # points are drawn by sampling_plan_create, never typed in
+
+    def save_model(self, request: HttpRequest, obj: SamplePoint, form: Any, change: bool) -> None:
+        # Assignment by hand goes through the service: audited, and the point reaches the tablets.
+        if "assignee" in form.changed_data:
+            sample_point_assign(actor=request.user, points=[obj.pk], assignee=obj.assignee)  # type: ignore[arg-type]
+
+    @admin.action(description="Unassign selected points")
+    def unassign(self, request: HttpRequest, queryset: QuerySet[SamplePoint]) -> None:
+        pks = list(queryset.values_list("pk", flat=True))
+        count = sample_point_assign(actor=request.user, points=pks, assignee=None)  # type: ignore[arg-type]
+        self.message_user(request, f"{count} point(s) unassigned.")
 
 
 @admin.register(SamplePointEvent)

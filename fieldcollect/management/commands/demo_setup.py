@@ -47,9 +47,58 @@ class Command(BaseCommand):
                 if role is not None:
                     campaign_add_member(campaign=campaign, user=users[username], role=role)
         self.stdout.write(f"Demo campaign {campaign.slug} ({campaign.region.area / 1e6:,.0f} km²), users ready")
-        self._landscape(data_dir)
+        layers = self._landscape(data_dir)
+        self._sampling_plan(campaign, layers, users)
 
-    def _landscape(self, data_dir: str) -> None:
+    def _sampling_plan(self, campaign: Any, layers: dict[str, Any], users: dict[str, User]) -> None:
+        """A 300-point plan stratified by the SYNTHETIC map, split between the two demo botanists."""
+        from django.contrib.gis.geos import Polygon
+
+        from classification.models import SamplingPlan, Stratification
+        from classification.services.sampling import (
+            Exclusion,
+            sample_points_assign_by_zone,
+            sampling_plan_create,
+            stratification_create_from_raster,
+        )
+
+        if SamplingPlan.objects.filter(campaign=campaign, name="Demo plan 2027").exists():
+            return
+        habitat = layers["demo-habitat"]
+        stratification = Stratification.objects.filter(campaign=campaign, name="Demo pre-map (SYNTHETIC)").first()
+        if stratification is None:
+            stratification = stratification_create_from_raster(
+                campaign=campaign, name="Demo pre-map (SYNTHETIC)", layer=habitat, description="SYNTHETIC demo map"
+            )
+        with transaction.atomic():
+            plan = sampling_plan_create(
+                actor=users["coordinator"],
+                campaign=campaign,
+                stratification=stratification,
+                name="Demo plan 2027",
+                allocation="proportional",
+                total_size=300,
+                min_per_stratum=2,
+                min_distance_m=300.0,
+                seed=2027,
+                exclusions=[
+                    Exclusion(layer_id=habitat.pk, values=(23.0, 26.0), label="water"),
+                    Exclusion(layer_id=layers["demo-slope"].pk, above=35.0, label="too steep"),
+                ],
+                drop_empty_strata=True,
+            )
+            plan.status = SamplingPlan.Status.ACTIVE
+            plan.save(update_fields=["status"])
+            xmin, ymin, xmax, ymax = habitat.extent.extent
+            middle = (xmin + xmax) / 2
+            west, east = Polygon.from_bbox((xmin, ymin, middle, ymax)), Polygon.from_bbox((middle, ymin, xmax, ymax))
+            west.srid = east.srid = 2154
+            counts = sample_points_assign_by_zone(
+                actor=users["coordinator"], plan=plan, zones=[(users["botanist"], west), (users["botanist2"], east)]
+            )
+        self.stdout.write(f"Demo sampling plan: {plan.points.count()} points, assigned {counts}")
+
+    def _landscape(self, data_dir: str) -> dict[str, Any]:
         """The SYNTHETIC demo landscape (36 km over Roussillon at 30 m), registered in the raster catalogue."""
         from pathlib import Path
 
@@ -73,6 +122,7 @@ class Command(BaseCommand):
             f"SYNTHETIC demo landscape: {len(layers)} layers registered, {len(classes)} habitat classes"
             f"{f' of legend {legend}' if legend else ' (built-in list)'}"
         )
+        return {layer.name: layer for layer in layers}
 
     def _users(self) -> dict[str, User]:
         users = {}
