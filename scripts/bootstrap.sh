@@ -56,20 +56,32 @@ if [ -z "${DATABASE_URL:-}" ]; then
   if pg_isready -q -h 127.0.0.1 -p 5432 && psql -h 127.0.0.1 -p 5432 -U postgres -tAc 'select 1' postgres >/dev/null 2>&1; then
     export DATABASE_URL=postgis://postgres@127.0.0.1:5432/fieldcollect
   else
-    # No usable server on 5432: run a project-local cluster under var/ on port 5433.
+    # No usable server on 5432: run a project-local cluster under var/postgres on port 5433.
     PGBIN=/usr/lib/postgresql/$PG_MAJOR/bin
-    PGDATA=$VAR/pgdata
-    run_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-    if [ ! -s "$PGDATA/PG_VERSION" ]; then
-      say "Creating a project-local PostgreSQL cluster in $PGDATA"
-      mkdir -p "$PGDATA"
-      [ "$(id -u)" -eq 0 ] && chown -R postgres "$PGDATA" "$VAR/run" && chmod 755 "$VAR" "$ROOT"
-      run_pg "$PGBIN/initdb" -D "$PGDATA" -A trust -U postgres >"$VAR/log/initdb.log"
+    PGHOME=$VAR/postgres
+    if [ "$(id -u)" -eq 0 ]; then
+      # PostgreSQL refuses to run as root and runs as the postgres user, who often cannot enter a
+      # checkout under /root or a private temporary directory: keep the cluster in postgres's own
+      # home then, and point var/postgres at it.
+      if [ ! -e "$PGHOME" ] && ! runuser -u postgres -- test -x "$VAR"; then
+        real=/var/lib/postgresql/fieldcollect-$(echo "$ROOT" | sha1sum | cut -c1-8)
+        mkdir -p "$real" && chown postgres "$real" && ln -s "$real" "$PGHOME"
+      fi
+      mkdir -p "$PGHOME" && chown postgres "$(readlink -f "$PGHOME")"
+      run_pg() { (cd / && runuser -u postgres -- "$@"); }
+    else
+      mkdir -p "$PGHOME"
+      run_pg() { "$@"; }
+    fi
+    PGREAL=$(readlink -f "$PGHOME")
+    if [ ! -s "$PGREAL/data/PG_VERSION" ]; then
+      say "Creating a project-local PostgreSQL cluster in $PGREAL"
+      run_pg "$PGBIN/initdb" -D "$PGREAL/data" -A trust -U postgres >"$VAR/log/initdb.log"
     fi
     if ! pg_isready -q -h 127.0.0.1 -p 5433; then
-      say "Starting the project-local PostgreSQL on 127.0.0.1:5433"
-      run_pg "$PGBIN/pg_ctl" -D "$PGDATA" -l "$VAR/log/postgresql.log" -w \
-        -o "-p 5433 -k $VAR/run -c listen_addresses=127.0.0.1" start >/dev/null
+      say "Starting the project-local PostgreSQL on 127.0.0.1:5433 (log: var/postgres/postgresql.log)"
+      run_pg "$PGBIN/pg_ctl" -D "$PGREAL/data" -l "$PGREAL/postgresql.log" -w \
+        -o "-p 5433 -k $PGREAL -c listen_addresses=127.0.0.1" start >/dev/null
     fi
     export DATABASE_URL=postgis://postgres@127.0.0.1:5433/fieldcollect
   fi
