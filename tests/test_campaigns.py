@@ -85,7 +85,7 @@ def test_demo_setup_is_idempotent_and_creates_role_users(shared_data):
 
     call_command("demo_setup", data_dir=str(shared_data))
     call_command("demo_setup", data_dir=str(shared_data))
-    assert Campaign.objects.filter(slug="occitanie-2027").count() == 1
+    assert Campaign.objects.filter(slug="occitanie-2026").count() == 1
     coordinator = User.objects.get(username="coordinator")
     assert coordinator.has_role("coordinator") and coordinator.is_staff
     assert coordinator.check_password("demo-password-2027")

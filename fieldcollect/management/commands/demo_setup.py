@@ -13,7 +13,10 @@ from fieldcollect.services.accounts import role_permissions_sync, user_set_roles
 from fieldcollect.services.campaigns import boundary_from_geojson, campaign_add_member, campaign_create_or_update
 
 DEMO_PASSWORD = "demo-password-2027"  # noqa: S105 - printed by `make demo`; demo users only
-DEMO_CAMPAIGN = "occitanie-2027"
+# The demo shows the season just past (April–September 2026), so that its relevés, dated inside the
+# campaign, are not refused as being in the future.
+DEMO_CAMPAIGN = "occitanie-2026"
+DEMO_YEAR = 2026
 DEMO_USERS = [
     ("admin", None, "Ada", "Admin"),
     ("coordinator", Role.COORDINATOR, "Claire", "Coordinatrice"),
@@ -37,11 +40,11 @@ class Command(BaseCommand):
             region = boundary_from_geojson(f"{data_dir}/boundaries/region-occitanie.geojson")
             campaign, _ = campaign_create_or_update(
                 slug=DEMO_CAMPAIGN,
-                name="Occitanie habitat map 2027",
-                year=2027,
+                name=f"Occitanie habitat map {DEMO_YEAR}",
+                year=DEMO_YEAR,
                 region=region,
-                starts_on=dt.date(2027, 4, 1),
-                ends_on=dt.date(2027, 9, 30),
+                starts_on=dt.date(DEMO_YEAR, 4, 1),
+                ends_on=dt.date(DEMO_YEAR, 9, 30),
             )
             for username, role, *_ in DEMO_USERS:
                 if role is not None:
@@ -62,7 +65,7 @@ class Command(BaseCommand):
             stratification_create_from_raster,
         )
 
-        if SamplingPlan.objects.filter(campaign=campaign, name="Demo plan 2027").exists():
+        if SamplingPlan.objects.filter(campaign=campaign, name=f"Demo plan {DEMO_YEAR}").exists():
             return
         habitat = layers["demo-habitat"]
         stratification = Stratification.objects.filter(campaign=campaign, name="Demo pre-map (SYNTHETIC)").first()
@@ -75,7 +78,7 @@ class Command(BaseCommand):
                 actor=users["coordinator"],
                 campaign=campaign,
                 stratification=stratification,
-                name="Demo plan 2027",
+                name=f"Demo plan {DEMO_YEAR}",
                 allocation="proportional",
                 total_size=300,
                 min_per_stratum=2,
@@ -114,6 +117,7 @@ class Command(BaseCommand):
             resolution=30.0,
             seed=2027,
             classes=classes,
+            dates=tuple(f"{DEMO_YEAR}-{month}" for month in ("04-15", "06-15", "08-15")),
             register_prefix="demo",
             data_dir=Path(data_dir),
             reuse=True,
