@@ -301,3 +301,48 @@ class SamplePointEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.point}: {self.action}"
+
+
+class ExportJob(models.Model):
+    """One export requested through the API: its parameters, its state and the file it produced.
+
+    The file is written by a Celery task into the default storage under ``exports/<uuid>/``.
+    """
+
+    class Format(models.TextChoices):
+        GPKG = "gpkg", "GeoPackage"
+        CSV = "csv", "CSV (zip)"
+        PARQUET = "parquet", "GeoParquet (zip)"
+        DWCA = "dwca", "Darwin Core Archive"
+        PHOTOS = "photos", "Photos (zip)"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    class Subject(models.TextChoices):
+        RELEVES = "releves", "Relevés"
+
+    uuid = models.UUIDField(unique=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    subject = models.CharField(max_length=20, choices=Subject.choices, default=Subject.RELEVES)
+    format = models.CharField(max_length=10, choices=Format.choices)
+    parameters = models.JSONField(default=dict, help_text="The checked selection (campaigns, statuses, dates, CRS…).")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    file = models.FileField(upload_to="exports/", max_length=300, blank=True)
+    size = models.PositiveBigIntegerField(null=True, blank=True)
+    row_counts = models.JSONField(default=dict, blank=True)
+    error_code = models.CharField(max_length=50, blank=True)
+    error_message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["requested_by", "created_at"], name="exportjob_user_time")]
+
+    def __str__(self) -> str:
+        return f"{self.get_format_display()} export {self.uuid} ({self.state})"

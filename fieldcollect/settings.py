@@ -139,6 +139,12 @@ REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 # explicit file paths, so a user's own files of the same formats work too.
 SHARED_DATA_DIR = Path(os.environ.get("SHARED_DATA_DIR", BASE_DIR.parent / "shared" / "data"))
 
+# Exports for modellers (classification.exports): what the Darwin Core Archive's eml.xml says of the data.
+EXPORT_PUBLISHER = os.environ.get("EXPORT_PUBLISHER", "Regional habitat map")
+EXPORT_LICENSE_NAME = os.environ.get("EXPORT_LICENSE_NAME", "Creative Commons Attribution (CC-BY) 4.0")
+EXPORT_LICENSE_URL = os.environ.get("EXPORT_LICENSE_URL", "https://creativecommons.org/licenses/by/4.0/legalcode")
+EXPORT_CONTACT_EMAIL = os.environ.get("EXPORT_CONTACT_EMAIL", "")
+
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",

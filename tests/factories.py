@@ -4,9 +4,20 @@ import datetime as dt
 import uuid
 
 import factory
-from django.contrib.gis.geos import MultiPolygon, Polygon
+from django.contrib.gis.geos import MultiPolygon, Point, Polygon
 
-from fieldcollect.models import Campaign, CampaignMember, Role
+from fieldcollect.models import (
+    Campaign,
+    CampaignMember,
+    HabitatAssignment,
+    Releve,
+    ReleveLayer,
+    ReleveStatus,
+    Role,
+    SpeciesObservation,
+    User,
+)
+from fieldcollect.models.releve import BRAUN_BLANQUET_COVER_PCT
 from habitats.models import HabitatUnit, Taxon, Typology
 
 
@@ -72,3 +83,67 @@ class CampaignMemberFactory(factory.django.DjangoModelFactory):
 
 def new_uuid() -> str:
     return str(uuid.uuid4())
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"observer{n}")
+    first_name = "Ada"
+    last_name = factory.Sequence(lambda n: f"Botanist{n}")
+
+
+class ReleveFactory(factory.django.DjangoModelFactory):
+    """A relevé as stored after a push (no children: add them with the factories below)."""
+
+    class Meta:
+        model = Releve
+
+    uuid = factory.LazyFunction(uuid.uuid4)
+    campaign = factory.SubFactory(CampaignFactory)
+    observer = factory.SubFactory(UserFactory)
+    observed_at = dt.datetime(2027, 5, 14, 8, 32, tzinfo=dt.UTC)
+    location = factory.LazyFunction(lambda: Point(770_000.0, 6_280_000.0, srid=2154))
+    gnss_accuracy_m = 4.5
+    plot_area_m2 = 100.0
+    altitude_m = 85.0
+    slope_deg = 5.0
+    aspect = "S"
+    total_cover_pct = 90.0
+    status = ReleveStatus.VALIDATED
+    content_hash = "0" * 64
+
+
+class ReleveLayerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ReleveLayer
+
+    releve = factory.SubFactory(ReleveFactory)
+    layer = "herb"
+    cover_pct = 40.0
+    height_m = 0.4
+
+
+class HabitatAssignmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = HabitatAssignment
+
+    releve = factory.SubFactory(ReleveFactory)
+    habitat = factory.SubFactory(HabitatUnitFactory)
+    cover_pct = 100.0
+    rank = 0
+
+
+class SpeciesObservationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SpeciesObservation
+
+    releve = factory.SubFactory(ReleveFactory)
+    taxon = factory.SubFactory(TaxonFactory)
+    name_cited = factory.LazyAttribute(lambda o: o.taxon.full_name if o.taxon else "")
+    layer = "herb"
+    braun_blanquet = "2a"
+    cover_pct = factory.LazyAttribute(lambda o: float(BRAUN_BLANQUET_COVER_PCT[o.braun_blanquet]))
+    rank = factory.Sequence(lambda n: n)

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from classification.api import views
+
+urlpatterns = [
+    path("exports/releves/", views.ReleveExportView.as_view(), name="export-releves"),
+    path("exports/<uuid:uuid>/", views.ExportDetailView.as_view(), name="export-detail"),
+    path("exports/<uuid:uuid>/download/", views.ExportDownloadView.as_view(), name="export-download"),
+]
