@@ -117,7 +117,6 @@ class ReleveRevisionInline(admin.TabularInline):
         return False
 
 
-@admin.register(Releve)
 class ReleveAdmin(GISModelAdmin):
     list_display = ("uuid", "campaign", "observer", "observed_at", "status", "version", "has_open_conflict")
     list_filter = ("status", "has_open_conflict", "campaign", ("deleted_at", admin.EmptyFieldListFilter))
@@ -184,3 +183,7 @@ class ReleveRevisionAdmin(admin.ModelAdmin):
     def mark_resolved(self, request: HttpRequest, queryset: QuerySet[ReleveRevision]) -> None:
         count = releve_conflicts_resolve(revisions=queryset, actor=request.user)  # type: ignore[arg-type]
         self.message_user(request, f"{count} conflict(s) marked resolved.", messages.SUCCESS)
+
+
+# The coordinators' review (list, relevé page, decisions, dashboard) extends ReleveAdmin and registers it.
+from fieldcollect import admin_review  # noqa: E402, F401

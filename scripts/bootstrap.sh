@@ -16,7 +16,7 @@ pg_major() {
   echo "${v:-15}"
 }
 PG_MAJOR=$(pg_major)
-packages=(gdal-bin libgdal-dev libgeos-dev libproj-dev binutils "postgresql-$PG_MAJOR" "postgresql-$PG_MAJOR-postgis-3" redis-server)
+packages=(gdal-bin libgdal-dev libgeos-dev libproj-dev binutils "postgresql-$PG_MAJOR" "postgresql-$PG_MAJOR-postgis-3" redis-server chromium)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

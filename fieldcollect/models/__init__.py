@@ -3,6 +3,7 @@
 from .accounts import DeviceToken, Role, User
 from .campaign import Campaign, CampaignMember
 from .photo import Photo, PhotoBlob
+from .qc import QCResult, QCRun, QCSeverity, ReleveQCState
 from .releve import (
     BraunBlanquet,
     HabitatAssignment,
@@ -13,6 +14,7 @@ from .releve import (
     ReleveStatus,
     SpeciesObservation,
 )
+from .review import ReviewAction, ReviewEvent, TrainingPoolEvent
 from .sync import ChangeLog
 
 __all__ = [
@@ -25,11 +27,18 @@ __all__ = [
     "Layer",
     "Photo",
     "PhotoBlob",
+    "QCResult",
+    "QCRun",
+    "QCSeverity",
     "Releve",
     "ReleveLayer",
+    "ReleveQCState",
     "ReleveRevision",
     "ReleveStatus",
+    "ReviewAction",
+    "ReviewEvent",
     "Role",
     "SpeciesObservation",
+    "TrainingPoolEvent",
     "User",
 ]

@@ -1,0 +1,560 @@
+"""QC against the database: load relevé snapshots and their context in bulk, run the rules, store results.
+
+The rules themselves (``fieldcollect.services.qc``) never touch the ORM; this module is the only bridge.
+Loading is a fixed number of queries per chunk of relevés, whatever the chunk size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, cast
+
+from django.db import connection, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from fieldcollect.models import (
+    Campaign,
+    HabitatAssignment,
+    Photo,
+    QCResult,
+    QCRun,
+    Releve,
+    ReleveLayer,
+    ReleveQCState,
+    ReleveStatus,
+    ReviewAction,
+    ReviewEvent,
+    SpeciesObservation,
+)
+from fieldcollect.services.qc import (
+    OCCITANIE_ALTITUDE_RANGES,
+    CampaignInfo,
+    CharacteristicIndex,
+    Finding,
+    HabitatEntry,
+    HabitatUnitInfo,
+    LayerCover,
+    LegendRequirement,
+    PhotoEntry,
+    PlotRef,
+    QCContext,
+    ReleveSnapshot,
+    Severity,
+    SpeciesEntry,
+    qc_evaluate,
+    rules_all,
+)
+from fieldcollect.services.releves import releve_record_change, releve_set_status
+from habitats.models import CharacteristicSpecies, Correspondence, HabitatUnit, LegendRule, MapLegend, Taxon
+
+logger = logging.getLogger(__name__)
+
+EUNIS_2022 = 107
+CROSSWALK_RELATIONS = (1, 2)  # "=" and "<" (the source unit is included in the EUNIS unit)
+QC_STATUSES = frozenset({ReleveStatus.SUBMITTED, ReleveStatus.QC_FLAGGED, ReleveStatus.QC_PASSED})
+CHUNK = 500
+
+
+def rules_signature(rules: Iterable[Any] | None = None) -> tuple[dict[str, int], str]:
+    """The versions of the rules that run, and a digest of them (what makes a stored result stale)."""
+    versions = {rule.code: rule.version for rule in (rules if rules is not None else rules_all())}
+    return versions, hashlib.sha256(json.dumps(versions, sort_keys=True).encode()).hexdigest()
+
+
+def finding_fingerprint(finding: Finding) -> str:
+    return hashlib.sha256(json.dumps([finding.rule, finding.details], sort_keys=True, default=str).encode()).hexdigest()
+
+
+# --- reference data shared by runs (cached per process, keyed by the reference version) ------------
+
+_cache_lock = threading.Lock()
+_characteristic_cache: dict[str, Any] = {}
+
+
+def _characteristic_index() -> CharacteristicIndex | None:
+    marker = CharacteristicSpecies.objects.aggregate(v=Max("ref_version"), n=Max("id"))
+    if marker["n"] is None:
+        return None
+    key = f"{marker['v']}:{marker['n']}"
+    with _cache_lock:
+        if _characteristic_cache.get("key") != key:
+            rows = CharacteristicSpecies.objects.values_list(
+                "habitat_code", "taxon__cd_ref", "species_name", "kind", "value", "habitat_name"
+            )
+            names: dict[str, str] = {}
+            entries = []
+            for code, cd_ref, name, kind, value, habitat_name in rows.iterator(chunk_size=5000):
+                entries.append((code, cd_ref, (name or "").strip().lower(), kind, value))
+                names.setdefault(code, habitat_name)
+            _characteristic_cache.update(key=key, index=CharacteristicIndex(entries, names=names))
+        return _characteristic_cache["index"]
+
+
+def _ancestors(path: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in path.strip("/").split("/") if part.isdigit())
+
+
+def _legend_classes(units: dict[int, HabitatUnit]) -> tuple[str | None, dict[int, str]]:
+    """The active legend's class of each unit: the most specific matching rule (deepest unit, then priority)."""
+    legend = MapLegend.objects.filter(is_active=True).order_by("id").first()
+    if legend is None or not units:
+        return None, {}
+    wanted = {cd for unit in units.values() for cd in (*_ancestors(unit.path), unit.cd_hab)}
+    rules = LegendRule.objects.filter(map_class__legend=legend, unit_id__in=wanted).values_list(
+        "unit_id", "include_subtree", "priority", "map_class__code"
+    )
+    by_unit: dict[int, list[tuple[bool, int, str]]] = defaultdict(list)
+    for unit_id, subtree, priority, code in rules:
+        by_unit[unit_id].append((subtree, priority, code))
+    result: dict[int, str] = {}
+    for cd_hab, unit in units.items():
+        lineage = (*_ancestors(unit.path), cd_hab)
+        best: tuple[int, int, str] | None = None
+        for depth, ancestor in enumerate(lineage):
+            for subtree, priority, code in by_unit.get(ancestor, ()):
+                if ancestor != cd_hab and not subtree:
+                    continue
+                candidate = (-depth, priority, code)
+                if best is None or candidate < best:
+                    best = candidate
+        if best is not None:
+            result[cd_hab] = best[2]
+    return legend.name, result
+
+
+def _eunis_codes(units: dict[int, HabitatUnit]) -> dict[int, tuple[str, ...]]:
+    """EUNIS 2022 codes (EEA form) of each unit and its ancestors, through crosswalks for other typologies."""
+    targets: dict[int, list[int]] = defaultdict(list)
+    others = [cd for cd, unit in units.items() if unit.typology_id != EUNIS_2022]
+    if others:
+        for source, target in Correspondence.objects.filter(
+            source_id__in=others, target__typology_id=EUNIS_2022, relation_id__in=CROSSWALK_RELATIONS, valid=True
+        ).values_list("source_id", "target_id"):
+            targets[source].append(target)
+    eunis_ids = {cd for cd, unit in units.items() if unit.typology_id == EUNIS_2022}
+    eunis_ids |= {t for ts in targets.values() for t in ts}
+    eunis = {
+        u.cd_hab: u for u in HabitatUnit.objects.filter(cd_hab__in=eunis_ids).only("cd_hab", "path", "code_normalized")
+    }
+    ancestor_ids = {a for u in eunis.values() for a in _ancestors(u.path)} - set(eunis)
+    codes = dict(
+        HabitatUnit.objects.filter(cd_hab__in=ancestor_ids, typology_id=EUNIS_2022).values_list(
+            "cd_hab", "code_normalized"
+        )
+    )
+    codes.update({cd: u.code_normalized for cd, u in eunis.items()})
+
+    def lineage(cd: int) -> list[str]:
+        unit = eunis.get(cd)
+        if unit is None:
+            return []
+        return [codes[a] for a in (*_ancestors(unit.path), cd) if a in codes]
+
+    result: dict[int, tuple[str, ...]] = {}
+    for cd, unit in units.items():
+        found = lineage(cd) if unit.typology_id == EUNIS_2022 else [c for t in targets.get(cd, ()) for c in lineage(t)]
+        result[cd] = tuple(dict.fromkeys(found))
+    return result
+
+
+# --- snapshots -------------------------------------------------------------------------------------
+
+
+@dataclass
+class LoadedBatch:
+    snapshots: list[ReleveSnapshot]
+    versions: dict[int, int]
+    statuses: dict[int, str]
+    campaigns: dict[int, int]
+    legend_name: str | None
+
+
+def qc_snapshots_load(*, releve_ids: Sequence[int]) -> LoadedBatch:
+    """Snapshots of the (not deleted) relevés, with habitats, species, photos resolved in bulk."""
+    rows = list(
+        Releve.objects.filter(pk__in=releve_ids, deleted_at__isnull=True).values(
+            "id",
+            "campaign_id",
+            "observer_id",
+            "observed_at",
+            "location",
+            "plot",
+            "gnss_accuracy_m",
+            "plot_area_m2",
+            "altitude_m",
+            "version",
+            "status",
+        )
+    )
+    ids = [row["id"] for row in rows]
+    layers: dict[int, dict[str, LayerCover]] = defaultdict(dict)
+    for releve_id, layer, cover, height in ReleveLayer.objects.filter(releve_id__in=ids).values_list(
+        "releve_id", "layer", "cover_pct", "height_m"
+    ):
+        layers[releve_id][layer] = LayerCover(cover, height)
+
+    assignments = list(
+        HabitatAssignment.objects.filter(releve_id__in=ids).select_related("habitat").order_by("releve_id", "rank")
+    )
+    units = {a.habitat_id: a.habitat for a in assignments}
+    legend_name, classes = _legend_classes(units)
+    eunis = _eunis_codes(units)
+    habitats: dict[int, list[HabitatEntry]] = defaultdict(list)
+    for a in assignments:
+        u = a.habitat
+        info = HabitatUnitInfo(
+            cd_hab=u.cd_hab,
+            typology=u.typology_id,
+            code=u.code,
+            name=u.name_fr or u.name_en,
+            level=u.level,
+            validity=u.validity,
+            ancestors=_ancestors(u.path),
+        )
+        habitats[a.releve_id].append(
+            HabitatEntry(
+                code_cited=f"{u.typology_id}:{u.code}",
+                unit=info,
+                cover_pct=a.cover_pct,
+                rank=a.rank,
+                certainty=a.certainty,
+                map_class=classes.get(u.cd_hab),
+                eunis_codes=eunis.get(u.cd_hab, ()),
+            )
+        )
+
+    observations = list(
+        SpeciesObservation.objects.filter(releve_id__in=ids)
+        .order_by("releve_id", "rank")
+        .values_list("releve_id", "name_cited", "taxon_id", "taxon__cd_ref", "layer", "braun_blanquet")
+    )
+    accepted = {
+        t.cd_nom: t
+        for t in Taxon.objects.filter(cd_nom__in={o[3] for o in observations if o[3]}).only(
+            "cd_nom", "name", "name_normalized"
+        )
+    }
+    species: dict[int, list[SpeciesEntry]] = defaultdict(list)
+    for releve_id, cited, cd_nom, cd_ref, layer, bb in observations:
+        taxon = accepted.get(cd_ref) if cd_ref else None
+        species[releve_id].append(
+            SpeciesEntry(
+                name_cited=cited or (taxon.name if taxon else ""),
+                cd_nom=cd_nom,
+                known=True,
+                cd_ref=cd_ref,
+                accepted_name=taxon.name if taxon else "",
+                name_normalized=taxon.name_normalized if taxon else "",
+                layer=layer,
+                braun_blanquet=bb,
+            )
+        )
+
+    photos: dict[int, list[PhotoEntry]] = defaultdict(list)
+    for releve_id, uuid, sha, state, taken, where in (
+        Photo.objects.filter(releve_id__in=ids)
+        .order_by("id")
+        .values_list("releve_id", "uuid", "sha256", "state", "exif_taken_at", "exif_location")
+    ):
+        photos[releve_id].append(
+            PhotoEntry(
+                uuid=str(uuid),
+                sha256=sha,
+                complete=state == Photo.State.COMPLETE,
+                exif_time=taken,
+                exif_xy=(where.x, where.y) if where is not None else None,
+            )
+        )
+
+    snapshots = [
+        ReleveSnapshot(
+            key=row["id"],
+            observer_id=row["observer_id"],
+            observed_at=row["observed_at"],
+            location=(row["location"].x, row["location"].y) if row["location"] is not None else None,
+            plot=row["plot"],
+            gnss_accuracy_m=row["gnss_accuracy_m"],
+            plot_area_m2=row["plot_area_m2"],
+            altitude_m=row["altitude_m"],
+            layers=layers.get(row["id"], {}),
+            habitats=tuple(habitats.get(row["id"], ())),
+            species=tuple(species.get(row["id"], ())),
+            photos=tuple(photos.get(row["id"], ())),
+            sample_point=None,  # sample points belong to the sampling plan (classification) once it exists
+        )
+        for row in rows
+    ]
+    return LoadedBatch(
+        snapshots=snapshots,
+        versions={row["id"]: row["version"] for row in rows},
+        statuses={row["id"]: row["status"] for row in rows},
+        campaigns={row["id"]: row["campaign_id"] for row in rows},
+        legend_name=legend_name,
+    )
+
+
+def _population(campaign_id: int, snapshots: Sequence[ReleveSnapshot], radius: float) -> list[PlotRef]:
+    """The campaign's other plots that between-plot rules may compare these with (near, same observer
+    around the same time, sharing a photo), in three queries plus the content of the near ones."""
+    located = [s for s in snapshots if s.location is not None and s.has_valid_location]
+    near: set[int] = set()
+    if located:
+        with connection.cursor() as db:
+            db.execute(
+                """SELECT DISTINCT r.id FROM fieldcollect_releve r
+                   JOIN unnest(%s::float8[], %s::float8[]) AS p(x, y)
+                     ON ST_DWithin(r.location, ST_SetSRID(ST_MakePoint(p.x, p.y), 2154), %s)
+                   WHERE r.campaign_id = %s AND r.deleted_at IS NULL""",
+                [[s.location[0] for s in located], [s.location[1] for s in located], radius, campaign_id],  # type: ignore[index]
+            )
+            near = {row[0] for row in db.fetchall()}
+    hashes = {p.sha256 for s in snapshots for p in s.photos if p.sha256}
+    photo_rows = Photo.objects.filter(
+        sha256__in=hashes, releve__campaign_id=campaign_id, releve__deleted_at__isnull=True
+    ).values_list("releve_id", "sha256")
+    shared: dict[int, set[str]] = defaultdict(set)
+    for releve_id, sha in photo_rows:
+        shared[releve_id].add(sha)
+    own: set[int] = {cast(int, s.key) for s in snapshots}
+    refs: dict[int, PlotRef] = {}
+    full_ids = (near | set(shared)) - own
+    if full_ids:
+        taxa: dict[int, set[int]] = defaultdict(set)
+        for releve_id, cd_ref in SpeciesObservation.objects.filter(
+            releve_id__in=full_ids, taxon__isnull=False
+        ).values_list("releve_id", "taxon__cd_ref"):
+            taxa[releve_id].add(cd_ref)
+        habitats: dict[int, set[int]] = defaultdict(set)
+        for releve_id, cd_hab in HabitatAssignment.objects.filter(releve_id__in=full_ids).values_list(
+            "releve_id", "habitat_id"
+        ):
+            habitats[releve_id].add(cd_hab)
+        for rid, observer, when, location in Releve.objects.filter(pk__in=full_ids).values_list(
+            "id", "observer_id", "observed_at", "location"
+        ):
+            refs[rid] = PlotRef(
+                key=rid,
+                observer_id=observer,
+                observed_at=when,
+                location=(location.x, location.y),
+                habitats=frozenset(habitats[rid]),
+                taxa=frozenset(taxa[rid]),
+                photo_hashes=frozenset(shared[rid]),
+            )
+    dated = [s for s in snapshots if s.observer_id is not None and s.observed_at is not None]
+    times = [s.observed_at for s in dated if s.observed_at is not None]
+    if dated:
+        low, high = min(times) - timedelta(days=2), max(times) + timedelta(days=2)
+        for rid, observer, when, location in (
+            Releve.objects.filter(
+                campaign_id=campaign_id,
+                deleted_at__isnull=True,
+                observer_id__in={s.observer_id for s in dated},
+                observed_at__range=(low, high),
+            )
+            .exclude(pk__in=own | set(refs))
+            .values_list("id", "observer_id", "observed_at", "location")
+        ):
+            refs[rid] = PlotRef(key=rid, observer_id=observer, observed_at=when, location=(location.x, location.y))
+    return list(refs.values())
+
+
+def qc_context_build(*, campaign: Campaign, legend_name: str | None = None) -> QCContext:
+    """The shared context of a QC run for one campaign (region, period, legend, EUNIS-ESy lists, belts)."""
+    return QCContext(
+        campaign=CampaignInfo(
+            key=campaign.pk, region=campaign.region, starts_on=campaign.starts_on, ends_on=campaign.ends_on
+        ),
+        now=timezone.now(),
+        legend=LegendRequirement(name=legend_name, min_level={EUNIS_2022: 3}) if legend_name else None,
+        characteristic=_characteristic_index(),
+        altitude_ranges=OCCITANIE_ALTITUDE_RANGES,
+        known_sample_points=False,
+    )
+
+
+# --- running and storing ---------------------------------------------------------------------------
+
+
+@dataclass
+class QCOutcome:
+    checked: int = 0
+    findings: int = 0
+    skipped_stale: int = 0
+
+
+def releve_run_qc(*, releve_ids: Sequence[int]) -> QCOutcome:
+    """Check these relevés with every rule and store the results; idempotent and safe to re-run.
+
+    Results replace the previous ones (waivers survive when the same finding reappears); a relevé still
+    in the QC part of the workflow moves to ``qc_flagged`` (an unwaived error or warning) or ``qc_passed``.
+    """
+    outcome = QCOutcome()
+    for start in range(0, len(releve_ids), CHUNK):
+        chunk = releve_ids[start : start + CHUNK]
+        batch = qc_snapshots_load(releve_ids=chunk)
+        by_campaign: dict[int, list[ReleveSnapshot]] = defaultdict(list)
+        for snapshot in batch.snapshots:
+            by_campaign[batch.campaigns[snapshot.key]].append(snapshot)  # type: ignore[index]
+        for campaign in Campaign.objects.filter(pk__in=by_campaign):
+            snapshots = by_campaign[campaign.pk]
+            context = qc_context_build(campaign=campaign, legend_name=batch.legend_name)
+            context.add_population(_population(campaign.pk, snapshots, context.settings.duplicate_distance_m))
+            report = qc_evaluate(snapshots=snapshots, context=context)
+            stored = _store(batch, snapshots, report.findings, report.rules)
+            outcome.checked += stored.checked
+            outcome.findings += stored.findings
+            outcome.skipped_stale += stored.skipped_stale
+    return outcome
+
+
+@transaction.atomic
+def _store(
+    batch: LoadedBatch, snapshots: Sequence[ReleveSnapshot], findings: list[Finding], rules: list[Any]
+) -> QCOutcome:
+    outcome = QCOutcome()
+    versions, signature = rules_signature(rules)
+    ids: list[int] = [cast(int, s.key) for s in snapshots]
+    # Lock the relevés: a push landing meanwhile would make these results describe an older version;
+    # such relevés are skipped (the push schedules its own QC run).
+    current = dict(Releve.objects.select_for_update().filter(pk__in=ids).values_list("id", "version"))
+    fresh = [rid for rid in ids if current.get(rid) == batch.versions[rid]]
+    outcome.skipped_stale = len(ids) - len(fresh)
+    per_releve: dict[int, dict[str, Finding]] = {rid: {} for rid in fresh}
+    for finding in findings:
+        key = cast(int, finding.releve)
+        if key in per_releve:
+            per_releve[key][finding_fingerprint(finding)] = finding
+    existing: dict[int, dict[str, QCResult]] = defaultdict(dict)
+    for result in QCResult.objects.filter(releve_id__in=fresh):
+        existing[result.releve_id][result.fingerprint] = result
+    now = timezone.now()
+    to_create: list[QCResult] = []
+    to_update: list[QCResult] = []
+    to_delete: list[int] = []
+    worst: dict[int, str] = {}
+    for rid, found in per_releve.items():
+        old = existing.get(rid, {})
+        gone = [r.pk for fp, r in old.items() if fp not in found]
+        to_delete.extend(gone)
+        changed = bool(gone)
+        unwaived_rank = 0
+        for fp, f in found.items():
+            row = old.get(fp)
+            if row is None:
+                row = QCResult(
+                    releve_id=rid,
+                    rule=f.rule,
+                    rule_version=f.rule_version,
+                    severity=f.severity.value,
+                    message=f.message,
+                    details=f.details,
+                    fingerprint=fp,
+                    releve_version=batch.versions[rid],
+                    created_at=now,
+                )
+                to_create.append(row)
+                changed = True
+            elif (row.rule_version, row.severity, row.message, row.releve_version) != (
+                f.rule_version,
+                f.severity.value,
+                f.message,
+                batch.versions[rid],
+            ):
+                row.rule_version, row.severity, row.message = f.rule_version, f.severity.value, f.message
+                row.releve_version = batch.versions[rid]
+                to_update.append(row)
+                changed = True
+            if not row.is_waived:
+                unwaived_rank = max(unwaived_rank, f.severity.rank)
+        worst[rid] = {3: "error", 2: "warning", 1: "info", 0: ""}[
+            max((f.severity.rank for f in found.values()), default=0)
+        ]
+        outcome.findings += len(found)
+        new_status = ReleveStatus.QC_FLAGGED if unwaived_rank >= Severity.WARNING.rank else ReleveStatus.QC_PASSED
+        status = batch.statuses[rid]
+        if status in QC_STATUSES and status != new_status:
+            releve = Releve.objects.get(pk=rid)
+            releve_set_status(releve=releve, to_status=new_status, actor=None)
+            ReviewEvent.objects.create(
+                releve_id=rid,
+                actor=None,
+                action=ReviewAction.QC,
+                from_status=status,
+                to_status=new_status,
+                comment=f"{len(found)} QC finding(s)",
+                releve_version=batch.versions[rid],
+            )
+        elif changed:
+            releve_record_change(releve=Releve(pk=rid))
+    QCResult.objects.filter(pk__in=to_delete).delete()
+    QCResult.objects.bulk_create(to_create)
+    QCResult.objects.bulk_update(to_update, ["rule_version", "severity", "message", "releve_version"])
+    for rid in per_releve:
+        ReleveQCState.objects.update_or_create(
+            releve_id=rid,
+            defaults={
+                "checked_at": now,
+                "releve_version": batch.versions[rid],
+                "rule_versions": versions,
+                "rules_signature": signature,
+                "worst_severity": worst[rid],
+            },
+        )
+    outcome.checked = len(per_releve)
+    return outcome
+
+
+def qc_schedule(*, releve_ids: Sequence[int]) -> None:
+    """Run QC on these relevés after the current transaction commits (Celery)."""
+    from fieldcollect.tasks import releve_run_qc_task
+
+    ids = list(releve_ids)
+    if ids:
+        transaction.on_commit(lambda: releve_run_qc_task.delay(ids))
+
+
+def qc_run_campaign_start(
+    *, campaign: Campaign, requested_by: Any, reason: str = "", only_stale: bool = False
+) -> QCRun:
+    """Create a campaign-wide QC run and schedule it; progress is on the ``QCRun`` row."""
+    from fieldcollect.tasks import qc_run_campaign_task
+
+    run = QCRun.objects.create(campaign=campaign, requested_by=requested_by, reason=reason, only_stale=only_stale)
+    transaction.on_commit(lambda: qc_run_campaign_task.delay(run.pk))
+    return run
+
+
+def qc_run_campaign(*, run: QCRun, chunk: int = CHUNK) -> QCRun:
+    """Process a campaign QC run chunk by chunk, committing progress after each chunk (re-entrant)."""
+    _, signature = rules_signature()
+    releves = Releve.objects.filter(campaign_id=run.campaign_id, deleted_at__isnull=True)
+    if run.only_stale:
+        releves = releves.exclude(qc_state__rules_signature=signature)
+    ids = list(releves.order_by("observer_id", "observed_at", "id").values_list("id", flat=True))
+    QCRun.objects.filter(pk=run.pk).update(
+        state=QCRun.State.RUNNING, total=len(ids), done=0, findings=0, started_at=timezone.now()
+    )
+    done = findings = 0
+    try:
+        for start in range(0, len(ids), chunk):
+            result = releve_run_qc(releve_ids=ids[start : start + chunk])
+            done += len(ids[start : start + chunk])
+            findings += result.findings
+            QCRun.objects.filter(pk=run.pk).update(done=done, findings=findings)
+    except Exception as exc:
+        QCRun.objects.filter(pk=run.pk).update(
+            state=QCRun.State.FAILED, error=repr(exc)[:2000], finished_at=timezone.now()
+        )
+        raise
+    QCRun.objects.filter(pk=run.pk).update(state=QCRun.State.DONE, finished_at=timezone.now())
+    run.refresh_from_db()
+    return run
