@@ -95,9 +95,18 @@ def releve_editable_by(user: Any) -> Any:
 
 def releve_with_content(queryset: Any) -> Any:
     """Prefetch everything ``releve_payload`` reads."""
+    from django.db.models import Prefetch
+
+    from fieldcollect.models import ReviewEvent
+
     return queryset.select_related("campaign", "observer").prefetch_related(
-        "co_observers", "layers", "habitats__habitat", "species", "photos"
-    )
+        "co_observers", "layers", "habitats__habitat", "species", "photos", "qc_results",
+        Prefetch(
+            "review_events",
+            queryset=ReviewEvent.objects.exclude(comment="").exclude(action="qc").select_related("actor"),
+            to_attr="review_comments",
+        ),
+    )  # fmt: skip
 
 
 def releve_payload(releve: Any) -> dict[str, Any]:
@@ -158,4 +167,19 @@ def releve_payload(releve: Any) -> dict[str, Any]:
             for photo in sorted(releve.photos.all(), key=lambda photo: photo.id)
         ],
         "updated_at": releve.updated_at.isoformat(),
-    }
+        # Quality control findings and coordinators' comments, for the botanist to act on.
+        "qc": [
+            {
+                "rule": result.rule, "rule_version": result.rule_version, "severity": result.severity,
+                "message": result.message, "details": result.details, "waived": result.waived_by_id is not None,
+            }
+            for result in sorted(releve.qc_results.all(), key=lambda r: (r.rule, r.pk))
+        ],
+        "comments": [
+            {
+                "author": event.actor.username if event.actor else None, "action": event.action,
+                "comment": event.comment, "at": event.created_at.isoformat(),
+            }
+            for event in getattr(releve, "review_comments", [])
+        ],
+    }  # fmt: skip

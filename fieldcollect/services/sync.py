@@ -34,6 +34,7 @@ from fieldcollect.models import (
 from fieldcollect.models.releve import BRAUN_BLANQUET_COVER_PCT
 from fieldcollect.selectors import releve_payload, releve_with_content
 from fieldcollect.services.geometry import GeometryError, point_from_geojson, polygon_from_geojson
+from fieldcollect.services.quality import qc_schedule
 from fieldcollect.services.releves import LOCKED_STATUSES, releve_set_status
 from fieldcollect.services.sync_payload import RelevePayload, future_limit
 from habitats.models import HabitatUnit, Taxon
@@ -502,6 +503,9 @@ def _push_pending(
         results[index] = result
     ReleveRevision.objects.bulk_create(ctx.revisions)
     ChangeLog.objects.bulk_create(ctx.changes)
+    # Automatic QC of the accepted relevés, by a Celery task once this transaction commits.
+    accepted = [uuids[i] for i in pending if results[i]["result"] in ("created", "updated")]
+    qc_schedule(releve_ids=[releves[u].pk for u in accepted if u is not None and u in releves])
 
 
 # --- pull -------------------------------------------------------------------------------------------
