@@ -263,3 +263,6 @@ if PRODUCTION:
 # Debian's GDAL 3.6 cannot block file/network access from malicious SRS strings (gis.W001). The API
 # accepts only whitelisted EPSG codes and GeoJSON coordinates, never a free-form SRS definition.
 SILENCED_SYSTEM_CHECKS = ["gis.W001"]
+
+# Quality control: run the QC rules on relevés after each accepted push (Celery, on commit).
+QC_RUN_ON_PUSH = env_bool("QC_RUN_ON_PUSH", default=True)

@@ -151,3 +151,10 @@ def celery_worker(django_db_setup, django_db_blocker) -> Iterator[subprocess.Pop
     except subprocess.TimeoutExpired:
         proc.kill()
     log.close()
+
+
+@pytest.fixture(autouse=True)
+def _qc_on_push(request, settings):
+    """QC after push only in tests marked ``qc_on_push``: elsewhere a live Celery worker's QC status
+    changes would interleave with what the test is checking (pull order, statuses)."""
+    settings.QC_RUN_ON_PUSH = request.node.get_closest_marker("qc_on_push") is not None

@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any, cast
 
 from django.db import connection, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from fieldcollect.models import (
@@ -192,6 +192,8 @@ def qc_snapshots_load(*, releve_ids: Sequence[int]) -> LoadedBatch:
             "altitude_m",
             "version",
             "status",
+            "uuid",
+            "sample_point_ref",
         )
     )
     ids = [row["id"] for row in rows]
@@ -274,6 +276,7 @@ def qc_snapshots_load(*, releve_ids: Sequence[int]) -> LoadedBatch:
             )
         )
 
+    points = _sample_points(rows)
     snapshots = [
         ReleveSnapshot(
             key=row["id"],
@@ -288,7 +291,8 @@ def qc_snapshots_load(*, releve_ids: Sequence[int]) -> LoadedBatch:
             habitats=tuple(habitats.get(row["id"], ())),
             species=tuple(species.get(row["id"], ())),
             photos=tuple(photos.get(row["id"], ())),
-            sample_point=None,  # sample points belong to the sampling plan (classification) once it exists
+            sample_point=points.get(row["id"], (None, None))[0],
+            stratum=points.get(row["id"], (None, None))[1],
         )
         for row in rows
     ]
@@ -299,6 +303,25 @@ def qc_snapshots_load(*, releve_ids: Sequence[int]) -> LoadedBatch:
         campaigns={row["id"]: row["campaign_id"] for row in rows},
         legend_name=legend_name,
     )
+
+
+def _sample_points(rows: Sequence[Any]) -> dict[int, tuple[tuple[float, float] | None, str | None]]:
+    """The assigned sample point (location, stratum) of each relevé: the point whose visit recorded the
+    relevé's UUID, else the point whose id the tablet sent as ``sample_point``."""
+    from classification.models import SamplePoint
+
+    by_uuid = {row["uuid"]: row["id"] for row in rows}
+    by_ref = {int(row["sample_point_ref"]): row["id"] for row in rows if str(row["sample_point_ref"]).isdigit()}
+    if not by_uuid and not by_ref:
+        return {}
+    found: dict[int, tuple[tuple[float, float] | None, str | None]] = {}
+    for pk, releve_uuid, location, label in SamplePoint.objects.filter(
+        Q(releve_uuid__in=list(by_uuid)) | Q(pk__in=list(by_ref))
+    ).values_list("pk", "releve_uuid", "location", "stratum__label"):
+        releve_id = by_uuid.get(releve_uuid) or by_ref.get(pk)
+        if releve_id is not None and (releve_id not in found or releve_uuid in by_uuid):
+            found[releve_id] = ((location.x, location.y), label)
+    return found
 
 
 def _population(campaign_id: int, snapshots: Sequence[ReleveSnapshot], radius: float) -> list[PlotRef]:
@@ -367,6 +390,34 @@ def _population(campaign_id: int, snapshots: Sequence[ReleveSnapshot], radius: f
     return list(refs.values())
 
 
+class CatalogueDemSampler:
+    """The QC ``PointSampler`` over a DEM of the raster catalogue (classification's block-grouped sampler)."""
+
+    def __init__(self, source: Any) -> None:
+        self.source = source
+        self.reads = 0
+
+    def sample(self, points: Sequence[tuple[float, float]]) -> list[float | None]:
+        import numpy as np
+
+        from classification.rasters.points import OK, raster_sample_points
+
+        result = raster_sample_points(
+            self.source, np.array([p[0] for p in points]), np.array([p[1] for p in points]), bands=[1]
+        )
+        self.reads += result.reads
+        return [float(v) if s == OK else None for v, s in zip(result.values[:, 0], result.status, strict=True)]
+
+
+def qc_dem_sampler() -> CatalogueDemSampler | None:
+    """The most recent real DEM of the catalogue, else the most recent synthetic one (demo), else none."""
+    from classification.models import RasterKind, RasterLayer
+    from classification.services.rasters import raster_layer_source
+
+    layer = RasterLayer.objects.filter(kind=RasterKind.DEM).order_by("is_synthetic", "-registered_at").first()
+    return CatalogueDemSampler(raster_layer_source(layer)) if layer is not None else None
+
+
 def qc_context_build(*, campaign: Campaign, legend_name: str | None = None) -> QCContext:
     """The shared context of a QC run for one campaign (region, period, legend, EUNIS-ESy lists, belts)."""
     return QCContext(
@@ -377,7 +428,7 @@ def qc_context_build(*, campaign: Campaign, legend_name: str | None = None) -> Q
         legend=LegendRequirement(name=legend_name, min_level={EUNIS_2022: 3}) if legend_name else None,
         characteristic=_characteristic_index(),
         altitude_ranges=OCCITANIE_ALTITUDE_RANGES,
-        known_sample_points=False,
+        dem=qc_dem_sampler(),
     )
 
 
@@ -515,10 +566,12 @@ def _store(
 
 def qc_schedule(*, releve_ids: Sequence[int]) -> None:
     """Run QC on these relevés after the current transaction commits (Celery)."""
+    from django.conf import settings
+
     from fieldcollect.tasks import releve_run_qc_task
 
     ids = list(releve_ids)
-    if ids:
+    if ids and settings.QC_RUN_ON_PUSH:
         transaction.on_commit(lambda: releve_run_qc_task.delay(ids))
 
 

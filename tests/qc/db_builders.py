@@ -50,6 +50,7 @@ def make_releve(
     gnss=3.0,
     status=ReleveStatus.SUBMITTED,
     photos=1,
+    altitude_m=None,
     **fields,
 ) -> Releve:
     campaign = campaign or campaign_2026()
@@ -65,7 +66,7 @@ def make_releve(
         location=Point(*location, srid=2154),
         gnss_accuracy_m=gnss,
         plot_area_m2=25.0,
-        altitude_m=None,
+        altitude_m=altitude_m,
         status=status,
         content_hash=uuid.uuid4().hex,
         **fields,

@@ -27,6 +27,7 @@ def pull_until(user, uuid, cursor=None):
 
 
 @pytest.mark.celery
+@pytest.mark.qc_on_push
 @pytest.mark.django_db(transaction=True)
 def test_push_triggers_qc_and_pull_returns_findings(celery_worker, botanist, coordinator):
     # given a botanist of the campaign and a relevé whose date is outside the campaign period

@@ -170,3 +170,47 @@ def test_campaign_run_reports_progress_and_only_stale(botanist, coordinator):
     stale = qc_run_campaign(run=QCRun.objects.create(campaign=campaign, only_stale=True), chunk=2)
     assert (stale.total, stale.done) == (1, 1)
     assert ReleveQCState.objects.get(releve_id=ids[0]).rules_signature == signature
+
+
+def test_catalogue_dem_and_sample_point_feed_the_rules(botanist, tmp_path):
+    # given a SYNTHETIC DEM of the catalogue giving 500 m around the plots
+    import numpy as np
+    import rasterio
+    from django.contrib.gis.geos import Point
+    from rasterio.transform import Affine
+
+    from classification.models import SamplePoint, SamplingPlan, Stratification, Stratum
+    from classification.services.rasters import raster_layer_register
+
+    dem = tmp_path / "dem.tif"
+    profile = {
+        "driver": "GTiff", "width": 400, "height": 400, "count": 1, "dtype": "float32", "crs": "EPSG:2154",
+        "transform": Affine(250, 0, HERE[0] - 50_000, 0, -250, HERE[1] + 50_000), "nodata": -9999,
+        "tiled": True, "blockxsize": 256, "blockysize": 256,
+    }  # fmt: skip
+    with rasterio.open(dem, "w", **profile) as out:
+        out.write(np.full((400, 400), 500, dtype="float32"), 1)
+    raster_layer_register(uri=str(dem), name="test-dem", kind="dem")
+    grassland, taxa = reference()
+    releve = make_releve(observer=botanist, habitat=grassland, taxa=taxa, altitude_m=100.0)
+    # and the sample point the relevé was made for, 80 m away, in a stratum
+    stratification = Stratification.objects.create(
+        campaign=releve.campaign, name="zones", source="vector", resolution=10
+    )
+    stratum = Stratum.objects.create(
+        stratification=stratification, value=1, label="lowland garrigue", pixel_count=1, area_m2=100
+    )
+    plan = SamplingPlan.objects.create(
+        campaign=releve.campaign, stratification=stratification, name="plan", allocation="equal", total_size=1, seed=1
+    )
+    SamplePoint.objects.create(
+        plan=plan, stratum=stratum, number=1, location=Point(releve.location.x + 80, releve.location.y, srid=2154),
+        inclusion_probability=0.5, releve_uuid=releve.uuid,
+    )  # fmt: skip
+    # when QC runs
+    releve_run_qc(releve_ids=[releve.pk])
+    # then the altitude is checked against the DEM and the distance to the sample point is reported
+    rules = {r.rule: (r.severity, r.details) for r in QCResult.objects.filter(releve=releve)}
+    assert rules["altitude.dem"] == ("error", {"altitude_m": 100.0, "dem_m": 500.0, "difference_m": -400.0})
+    assert rules["sample_point.distance"] == ("warning", {"distance_m": 80.0, "limit_m": 30.0})
+    assert qc_snapshots_load(releve_ids=[releve.pk]).snapshots[0].stratum == "lowland garrigue"

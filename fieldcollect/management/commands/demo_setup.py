@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
+from django.db.models import Count
 
 from fieldcollect.models import Role, User
 from fieldcollect.services.accounts import role_permissions_sync, user_set_roles
@@ -52,6 +53,8 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo campaign {campaign.slug} ({campaign.region.area / 1e6:,.0f} km²), users ready")
         layers = self._landscape(data_dir)
         self._sampling_plan(campaign, layers, users)
+        # Last: QC of whatever relevés the steps above (or earlier runs) put in the campaign.
+        self._quality_control(campaign)
 
     def _sampling_plan(self, campaign: Any, layers: dict[str, Any], users: dict[str, User]) -> None:
         """A 300-point plan stratified by the SYNTHETIC map, split between the two demo botanists."""
@@ -100,6 +103,27 @@ class Command(BaseCommand):
                 actor=users["coordinator"], plan=plan, zones=[(users["botanist"], west), (users["botanist2"], east)]
             )
         self.stdout.write(f"Demo sampling plan: {plan.points.count()} points, assigned {counts}")
+
+    def _quality_control(self, campaign: Any) -> None:
+        """Run the QC rules on the demo relevés not checked yet, so flagged and clean ones show in review."""
+        from fieldcollect.models import Releve, ReleveStatus
+        from fieldcollect.services.quality import releve_run_qc
+
+        ids = list(
+            Releve.objects.filter(campaign=campaign, deleted_at__isnull=True, qc_state__isnull=True).values_list(
+                "id", flat=True
+            )
+        )
+        releve_run_qc(releve_ids=ids)
+        counts = dict(
+            Releve.objects.filter(campaign=campaign, status__in=[ReleveStatus.QC_FLAGGED, ReleveStatus.QC_PASSED])
+            .values_list("status")
+            .annotate(n=Count("id"))
+        )
+        self.stdout.write(
+            f"Quality control: {len(ids)} relevés checked; {counts.get(ReleveStatus.QC_FLAGGED, 0)} flagged, "
+            f"{counts.get(ReleveStatus.QC_PASSED, 0)} passed, awaiting review"
+        )
 
     def _landscape(self, data_dir: str) -> dict[str, Any]:
         """The SYNTHETIC demo landscape (36 km over Roussillon at 30 m), registered in the raster catalogue."""
