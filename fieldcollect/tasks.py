@@ -1,4 +1,4 @@
-"""Celery tasks of the field-collection app: thin, idempotent, acknowledged late."""
+"""Celery tasks of the field-collection app: thin, idempotent, acknowledged late, scheduled on commit."""
 
 from celery import shared_task
 from django.db import OperationalError
@@ -22,3 +22,15 @@ def qc_run_campaign_task(run_id: int) -> None:
     run = QCRun.objects.filter(pk=run_id).first()
     if run is not None and run.state != QCRun.State.DONE:
         qc_run_campaign(run=run)
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def photo_blob_thumbnail_task(blob_id: int) -> str | None:
+    """Load the blob and make its thumbnail; a second run finds it made and does nothing."""
+    from fieldcollect.models import PhotoBlob
+    from fieldcollect.services.photos import photo_blob_make_thumbnail
+
+    blob = PhotoBlob.objects.filter(pk=blob_id).first()
+    if blob is None:  # deleted since: nothing to do
+        return None
+    return photo_blob_make_thumbnail(blob=blob)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from pydantic import ValidationError
@@ -272,6 +273,9 @@ def _write_photos(releve: Releve, payload: RelevePayload, existing: dict[UUID, P
 def _check_photos(payload: RelevePayload, releve: Releve | None, existing: dict[UUID, Photo]) -> FieldErrors:
     found = FieldErrors()
     for index, item in enumerate(payload.photos):
+        if item.size > settings.PHOTO_MAX_BYTES:
+            limit = settings.PHOTO_MAX_BYTES
+            found.add(f"photos.{index}.size", "photo_too_large", f"Photos are limited to {limit} bytes.")
         photo = existing.get(item.uuid)
         if photo is None:
             continue
