@@ -266,6 +266,8 @@ class ReferencePool:
     bbox: tuple[float, float, float, float]
     period: tuple[dt.date, dt.date]
     co_observers: list[str] = field(default_factory=list)
+    # Candidate plot positions (lon, lat), e.g. drawn inside the campaign region; else uniform in bbox.
+    locations: list[tuple[float, float]] = field(default_factory=list)
 
 
 def build_releve(
@@ -280,8 +282,10 @@ def build_releve(
 ) -> tuple[dict[str, Any], list[PhotoFile]]:
     """A realistic relevé payload (mosaic of habitats, species in layers with Braun-Blanquet codes) and its
     photos (JPEGs whose EXIF matches the plot's time and position)."""
-    lon = rng.uniform(pool.bbox[0], pool.bbox[2])
-    lat = rng.uniform(pool.bbox[1], pool.bbox[3])
+    if pool.locations:
+        lon, lat = rng.choice(pool.locations)
+    else:
+        lon, lat = rng.uniform(pool.bbox[0], pool.bbox[2]), rng.uniform(pool.bbox[1], pool.bbox[3])
     first, last = pool.period
     day = first + dt.timedelta(days=rng.randint(0, max(0, (last - first).days)))
     paris = dt.timezone(dt.timedelta(hours=2))

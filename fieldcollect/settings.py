@@ -190,6 +190,8 @@ REST_FRAMEWORK = {
 # Tablet sync (SYNC_PROTOCOL.md): push body limit, per-device-token rate, photo limits.
 SYNC_PUSH_MAX_BYTES = int(os.environ.get("SYNC_PUSH_MAX_BYTES", str(8 * 1024 * 1024)))
 SYNC_THROTTLE_RATE = os.environ.get("API_THROTTLE_RATE", "600/min")
+# Pull: allowed difference (seconds) between the web servers' clocks and the database's (sample points).
+SYNC_CLOCK_MARGIN_S = float(os.environ.get("SYNC_CLOCK_MARGIN_S", "2"))
 PHOTO_MAX_BYTES = int(os.environ.get("PHOTO_MAX_BYTES", str(64 * 1024 * 1024)))
 PHOTO_MAX_PIXELS = int(os.environ.get("PHOTO_MAX_PIXELS", str(120_000_000)))
 # Where partial photo uploads are assembled (must be shared by all web processes of a deployment).

@@ -83,10 +83,12 @@ PUSH_RESPONSE_EXAMPLE = {
 
 
 class PullChange(BaseModel):
-    type: str
-    uuid: str
+    type: str  # releve | tombstone | sample_point | sample_point_removed
+    uuid: str | None = None  # relevés and tombstones
     version: int | None = None
     releve: dict[str, Any] | None = None
+    id: int | None = None  # sample points
+    sample_point: dict[str, Any] | None = None
 
 
 class PullResponse(BaseModel):
@@ -178,7 +180,9 @@ class SyncPullView(APIView):
         summary="Pull changes",
         description=(
             "Oldest first. Pass the `next_cursor` of the previous answer (none for the first pull) and "
-            "repeat while `has_more`. Each change carries the relevé's current state (or a tombstone). "
+            "repeat while `has_more`. Each change carries the relevé's current state (or a tombstone). After "
+            "the relevé changes come the caller's assigned sample points (`sample_point`, with the visit "
+            "state) and points taken away from them (`sample_point_removed`), oldest change first. "
             "No change is ever skipped, even when transactions commit out of order; a change becomes "
             "visible once every transaction older than it has finished."
         ),
@@ -204,6 +208,24 @@ class SyncPullView(APIView):
                             },
                         },
                         {"type": "tombstone", "uuid": "7a0e55a4-3c1d-4d57-b2d7-1c0de0a7e0f2", "version": 2},
+                        {
+                            "type": "sample_point",
+                            "id": 412,
+                            "sample_point": {
+                                "id": 412,
+                                "plan": "Demo plan 2026",
+                                "campaign": "occitanie-2026",
+                                "number": 17,
+                                "stratum": "Mediterranean garrigue",
+                                "geometry": {"type": "Point", "coordinates": [2.8951, 42.6987]},
+                                "state": "pending",
+                                "reason": "",
+                                "releve_uuid": None,
+                                "visited_at": None,
+                                "updated_at": "2026-05-02T08:00:00+00:00",
+                            },
+                        },
+                        {"type": "sample_point_removed", "id": 413},
                     ],
                     "next_cursor": "djE6MTIzNDU6Njc4",
                     "has_more": False,

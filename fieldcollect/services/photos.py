@@ -327,10 +327,12 @@ def image_inspect(path: Path, *, content_type: str) -> ImageFacts:
     try:
         with _open_image(path, settings.PHOTO_MAX_PIXELS) as again:
             again.verify()
-        # verify() does not read JPEG data: decode it at 1/8 scale (all of the data, 1/64 of the memory).
-        with _open_image(path, settings.PHOTO_MAX_PIXELS) as decoded:
-            decoded.draft(decoded.mode, (max(1, width // 8), max(1, height // 8)))
-            decoded.load()
+        if content_type == "image/jpeg":
+            # verify() does not read JPEG data: decode it at 1/8 scale (all of the data, 1/64 of the memory).
+            # PNG's verify() already checks every chunk's CRC up to IEND.
+            with _open_image(path, settings.PHOTO_MAX_PIXELS) as decoded:
+                decoded.draft(decoded.mode, (max(1, width // 8), max(1, height // 8)))
+                decoded.load()
     except PhotoError:
         raise
     except Exception as exc:  # Pillow raises many types for corrupt data
@@ -369,7 +371,8 @@ def _complete(photo: Photo, part: Path) -> UploadStatus:
             from fieldcollect.tasks import photo_blob_thumbnail_task
 
             blob_id = blob.pk
-            transaction.on_commit(lambda: photo_blob_thumbnail_task.delay(blob_id))
+            # robust: a broker outage must not fail an upload that is already stored (thumbnails can wait).
+            transaction.on_commit(lambda: photo_blob_thumbnail_task.delay(blob_id), robust=True)
     part.unlink(missing_ok=True)
     return UploadStatus(str(photo.uuid), Photo.State.COMPLETE, photo.size, photo.size)
 

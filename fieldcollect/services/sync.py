@@ -16,6 +16,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from pydantic import ValidationError
 
@@ -519,22 +520,103 @@ class CursorError(ValueError):
     pass
 
 
-def cursor_encode(xid: int, seq: int) -> str:
-    return base64.urlsafe_b64encode(f"v1:{xid}:{seq}".encode()).decode().rstrip("=")
+@dataclass(frozen=True)
+class Cursor:
+    """Where a tablet is: the last relevé change (xid, seq) and the last sample point (updated_at µs, id)."""
+
+    xid: int = 0
+    seq: int = 0
+    point_at_us: int = 0
+    point_id: int = 0
 
 
-def cursor_decode(cursor: str | None) -> tuple[int, int]:
-    """(xid, seq) of an opaque cursor; an empty cursor starts from the beginning."""
+def cursor_encode(cursor: Cursor) -> str:
+    text = f"v2:{cursor.xid}:{cursor.seq}:{cursor.point_at_us}:{cursor.point_id}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def cursor_decode(cursor: str | None) -> Cursor:
+    """The position in an opaque cursor; an empty cursor starts from the beginning. v1 cursors (relevé
+    changes only) are still accepted: their tablets then get every assigned sample point once."""
     if not cursor:
-        return (0, 0)
+        return Cursor()
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        version, xid, seq = text.split(":")
-        if version != "v1":
+        version, *parts = text.split(":")
+        if version == "v1" and len(parts) == 2:
+            return Cursor(int(parts[0]), int(parts[1]))
+        if version != "v2" or len(parts) != 4:
             raise ValueError(version)
-        return int(xid), int(seq)
+        return Cursor(*(int(part) for part in parts))
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise CursorError("Not a cursor this server issued.") from exc
+
+
+def _point_horizon() -> dt.datetime:
+    """Sample point changes up to this time are committed: every transaction still running started later.
+
+    A point's ``updated_at`` is set while its transaction runs, so a transaction committing late writes a
+    time after its own start, hence after this horizon, hence after any cursor given out before it commits.
+    ``SYNC_CLOCK_MARGIN_S`` covers the difference between the web servers' clocks and the database's.
+    """
+    with connection.cursor() as db:
+        db.execute(
+            "SELECT least(now(), coalesce(min(xact_start), now())) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL"
+        )
+        oldest: dt.datetime = db.fetchone()[0]
+    return oldest - dt.timedelta(seconds=settings.SYNC_CLOCK_MARGIN_S)
+
+
+def _sample_point_changes(user: User, after: Cursor, limit: int) -> tuple[list[dict[str, Any]], Cursor, bool]:
+    """Points assigned to ``user`` (with their visit state) and points taken away from them, changed after
+    the cursor, oldest change first. A point taken away comes as ``sample_point_removed``."""
+    from classification.models import SamplePoint, SamplePointEvent, SamplingPlan
+    from classification.selectors import sample_point_list_for_user
+    from fieldcollect.services.geometry import geojson_point
+
+    since = dt.datetime.fromtimestamp(after.point_at_us / 1e6, tz=dt.UTC)
+    assigned = sample_point_list_for_user(user)
+    ever_theirs = SamplePoint.objects.filter(
+        pk__in=SamplePointEvent.objects.filter(from_user=user).values("point_id")
+    )  # taken away at some point (maybe given back)
+    points = list(
+        (assigned | ever_theirs)
+        .filter(Q(updated_at__gt=since) | Q(updated_at=since, pk__gt=after.point_id), updated_at__lte=_point_horizon())
+        .select_related("plan", "stratum")
+        .order_by("updated_at", "pk")[: limit + 1]
+    )
+    has_more = len(points) > limit
+    points = points[:limit]
+    changes = []
+    for point in points:
+        if point.assignee_id == user.pk and point.plan.status == SamplingPlan.Status.ACTIVE:
+            changes.append(
+                {
+                    "type": "sample_point",
+                    "id": point.pk,
+                    "sample_point": {
+                        "id": point.pk,
+                        "plan": point.plan.name,
+                        "campaign": point.plan.campaign.slug,
+                        "number": point.number,
+                        "stratum": point.stratum.label,
+                        "geometry": geojson_point(point.location),
+                        "state": point.state,
+                        "reason": point.reason,
+                        "releve_uuid": str(point.releve_uuid) if point.releve_uuid else None,
+                        "visited_at": point.visited_at.isoformat() if point.visited_at else None,
+                        "updated_at": point.updated_at.isoformat(),
+                    },
+                }
+            )
+        else:
+            changes.append({"type": "sample_point_removed", "id": point.pk})
+    if points:
+        last = points[-1]
+        at_us = int(last.updated_at.timestamp() * 1_000_000)
+        after = Cursor(after.xid, after.seq, at_us, last.pk)
+    return changes, after, has_more
 
 
 @dataclass
@@ -545,8 +627,10 @@ class PullPage:
 
 
 def sync_pull(*, user: User, cursor: str | None, limit: int) -> PullPage:
-    """Changes to ``user``'s relevés after ``cursor``, oldest first, never skipping a late commit."""
-    xid, seq = cursor_decode(cursor)
+    """Changes to ``user``'s relevés, then to their sample points, after ``cursor``, oldest first, never
+    skipping a late commit."""
+    position = cursor_decode(cursor)
+    xid, seq = position.xid, position.seq
     # Only changes of transactions older than every transaction still running: any transaction that
     # commits later has a larger xid than everything returned here, so it cannot land behind the cursor.
     sql = """
@@ -564,19 +648,22 @@ def sync_pull(*, user: User, cursor: str | None, limit: int) -> PullPage:
         rows = db.fetchall()
     has_more = len(rows) > limit
     rows = rows[:limit]
-    if not rows:
-        return PullPage(changes=[], next_cursor=cursor_encode(xid, seq), has_more=False)
-    # Several changes of one relevé in a page: send its current state once, at its last position.
-    last_position: dict[int, int] = {}
-    for position, (_, _, releve_id, _) in enumerate(rows):
-        last_position[releve_id] = position
-    releves = {r.pk: r for r in releve_with_content(Releve.objects.filter(pk__in=last_position))}
-    changes = []
-    for releve_id, _ in sorted(last_position.items(), key=lambda pair: pair[1]):
-        releve = releves[releve_id]
-        if releve.deleted_at is not None:
-            changes.append({"type": "tombstone", "uuid": str(releve.uuid), "version": releve.version})
-        else:
-            changes.append({"type": "releve", "uuid": str(releve.uuid), "releve": releve_payload(releve)})
-    last_xid, last_seq = rows[-1][0], rows[-1][1]
-    return PullPage(changes=changes, next_cursor=cursor_encode(last_xid, last_seq), has_more=has_more)
+    changes: list[dict[str, Any]] = []
+    if rows:
+        # Several changes of one relevé in a page: send its current state once, at its last position.
+        last_position: dict[int, int] = {}
+        for index, (_, _, releve_id, _) in enumerate(rows):
+            last_position[releve_id] = index
+        releves = {r.pk: r for r in releve_with_content(Releve.objects.filter(pk__in=last_position))}
+        for releve_id, _ in sorted(last_position.items(), key=lambda pair: pair[1]):
+            releve = releves[releve_id]
+            if releve.deleted_at is not None:
+                changes.append({"type": "tombstone", "uuid": str(releve.uuid), "version": releve.version})
+            else:
+                changes.append({"type": "releve", "uuid": str(releve.uuid), "releve": releve_payload(releve)})
+        position = Cursor(rows[-1][0], rows[-1][1], position.point_at_us, position.point_id)
+    if not has_more:
+        # Sample points follow once the relevé changes are drained (two streams, one cursor).
+        points, position, has_more = _sample_point_changes(user, position, limit - len(rows))
+        changes.extend(points)
+    return PullPage(changes=changes, next_cursor=cursor_encode(position), has_more=has_more)

@@ -18,6 +18,7 @@ DEMO_PASSWORD = "demo-password-2027"  # noqa: S105 - printed by `make demo`; dem
 # campaign, are not refused as being in the future.
 DEMO_CAMPAIGN = "occitanie-2026"
 DEMO_YEAR = 2026
+DEMO_RELEVE_NOTES = "SYNTHETIC demo relevé (tablet simulator)."
 DEMO_USERS = [
     ("admin", None, "Ada", "Admin"),
     ("coordinator", Role.COORDINATOR, "Claire", "Coordinatrice"),
@@ -53,8 +54,42 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo campaign {campaign.slug} ({campaign.region.area / 1e6:,.0f} km²), users ready")
         layers = self._landscape(data_dir)
         self._sampling_plan(campaign, layers, users)
+        self._synthetic_releves(campaign)
         # Last: QC of whatever relevés the steps above (or earlier runs) put in the campaign.
         self._quality_control(campaign)
+
+    def _synthetic_releves(self, campaign: Any) -> None:
+        """300 SYNTHETIC relevés of the two demo botanists, pushed (with a photo each) through the tablet client."""
+        from fieldcollect.client import InProcessTransport
+        from fieldcollect.models import Releve
+        from fieldcollect.services.simulation import SimulationError, tablets_simulate
+
+        if Releve.objects.filter(campaign=campaign, notes__startswith=DEMO_RELEVE_NOTES).exists():
+            return
+        try:
+            report = tablets_simulate(
+                campaign=campaign,
+                transport_factory=InProcessTransport,
+                tablets=2,
+                releves_per_tablet=150,
+                batch_size=50,
+                photos_per_releve=1,
+                interrupt_every=10,
+                notes=DEMO_RELEVE_NOTES,
+                seed=DEMO_YEAR,
+                concurrent=False,
+                usernames=["botanist", "botanist2"],
+            )
+        except SimulationError as exc:
+            self.stdout.write(f"SYNTHETIC relevés skipped: {exc}")
+            return
+        summary = report.summary()
+        errors = f"; errors: {'; '.join(summary['errors'])}" if summary["errors"] else ""
+        self.stdout.write(
+            f"SYNTHETIC relevés pushed by the tablet client: {summary['results']}, "
+            f"{summary['photos_uploaded']} photos ({summary['uploads_resumed']} uploads resumed), "
+            f"{summary['pulled']} changes pulled{errors}"
+        )
 
     def _sampling_plan(self, campaign: Any, layers: dict[str, Any], users: dict[str, User]) -> None:
         """A 300-point plan stratified by the SYNTHETIC map, split between the two demo botanists."""
