@@ -1,15 +1,22 @@
-"""Admin of the raster catalogue, feature sets, strata and sampling plans."""
+"""Admin of the raster catalogue, feature sets, strata, sampling plans, training sets, models and map runs."""
 
+import base64
+import io
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.gis.admin import GISModelAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
 
 from .models import (
     Feature,
     FeatureSet,
+    MapRun,
     PlanStratum,
     RasterLayer,
     SamplePoint,
@@ -17,6 +24,8 @@ from .models import (
     SamplingPlan,
     Stratification,
     Stratum,
+    TrainedModel,
+    TrainingSet,
 )
 from .services.sampling import sample_point_assign
 
@@ -102,3 +111,205 @@ class SamplePointEventAdmin(admin.ModelAdmin):
     list_display = ["point", "action", "actor", "from_user", "to_user", "state", "at"]
     list_filter = ["action"]
     readonly_fields = ["point", "actor", "action", "from_user", "to_user", "state", "reason", "at"]
+
+
+# --- Training sets, trained models and map runs ------------------------------------------------------
+
+
+def _png_data_uri(data: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
+
+def confusion_heatmap_png(confusion: list[list[int]], labels: list[str], *, cell: int = 22) -> bytes:
+    """A heat map of a confusion matrix (rows reference, columns predicted), shaded by row share."""
+    from PIL import Image, ImageDraw
+
+    cm = np.asarray(confusion, dtype=np.float64)
+    n = cm.shape[0]
+    margin = 8 * max((len(s) for s in labels), default=1) + 10
+    img = Image.new("RGB", (margin + n * cell + 2, margin + n * cell + 2), "white")
+    draw = ImageDraw.Draw(img)
+    share = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    for i in range(n):
+        draw.text((2, margin + i * cell + 5), labels[i], fill="black")
+        draw.text((margin + i * cell + 3, 2), labels[i][:3], fill="black")
+        for j in range(n):
+            level = int(255 - 200 * share[i, j])
+            colour = (level, level, 255) if i == j else (255, level, level)
+            x0, y0 = margin + j * cell, margin + i * cell
+            draw.rectangle([x0, y0, x0 + cell - 1, y0 + cell - 1], fill=colour, outline=(220, 220, 220))
+            if cm[i, j]:
+                draw.text((x0 + 2, y0 + 5), str(int(cm[i, j])), fill="black")
+    out = io.BytesIO()
+    img.save(out, format="PNG")
+    return out.getvalue()
+
+
+@admin.register(TrainingSet)
+class TrainingSetAdmin(admin.ModelAdmin):
+    list_display = ["name", "feature_set", "legend", "n_samples", "n_plots", "short_hash", "created_at"]
+    readonly_fields = [f.name for f in TrainingSet._meta.fields] + ["class_balance"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # frozen by the training_set_freeze service only
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="hash")
+    def short_hash(self, obj: TrainingSet) -> str:
+        return obj.content_hash[:12]
+
+    @admin.display(description="class balance")
+    def class_balance(self, obj: TrainingSet) -> str:
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (value, c["samples"], c["plots"])
+                for value, c in sorted(obj.class_counts.items(), key=lambda kv: int(kv[0]))
+            ),
+        )
+        return format_html("<table><tr><th>class</th><th>samples</th><th>plots</th></tr>{}</table>", rows)
+
+
+@admin.register(TrainedModel)
+class TrainedModelAdmin(admin.ModelAdmin):
+    list_display = [
+        "id", "training_set", "algorithm", "status", "random_oa", "spatial_oa", "cpu_seconds", "energy_kwh",
+        "model_size_bytes", "created_at",
+    ]  # fmt: skip
+    list_filter = ["status", "algorithm"]
+    readonly_fields = [
+        "training_set", "algorithm", "params", "n_folds", "block_size_m", "block_size_estimated", "seed", "status",
+        "progress", "error_code", "message", "accuracy_and_cost", "per_class", "confusion_matrix", "importance_chart",
+        "artifact", "artifact_sha256", "created_by", "created_at", "started_at", "finished_at",
+    ]  # fmt: skip
+    exclude = ["cv_random", "cv_spatial", "importances", "classes", "feature_names"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # trained through trained_model_train (a Celery task)
+
+    @admin.display(description="random-CV OA")
+    def random_oa(self, obj: TrainedModel) -> str:
+        oa = obj.cv_random.get("overall_accuracy")
+        return f"{oa:.3f}" if oa is not None else "–"
+
+    @admin.display(description="spatial-CV OA")
+    def spatial_oa(self, obj: TrainedModel) -> str:
+        oa = obj.cv_spatial.get("overall_accuracy")
+        return f"{oa:.3f}" if oa is not None else "–"
+
+    @admin.display(description="accuracy and cost")
+    def accuracy_and_cost(self, obj: TrainedModel) -> str:
+        if not obj.cv_spatial:
+            return "–"
+        rnd, spa = obj.cv_random, obj.cv_spatial
+        per_point = (obj.energy_kwh or 0) / max(spa["overall_accuracy"] * 100, 1e-9)
+        return format_html(
+            "<table><tr><th></th><th>random CV</th><th>spatial CV</th></tr>"
+            "<tr><td>overall accuracy</td><td>{}</td><td>{}</td></tr>"
+            "<tr><td>mean kappa</td><td>{}</td><td>{}</td></tr></table>"
+            "<p>Final fit {} s; total {} CPU-s, peak {} MiB, model {} MiB, {} kWh at {} W/core; "
+            "{} kWh per point of spatial OA.</p>",
+            f"{rnd['overall_accuracy']:.3f}", f"{spa['overall_accuracy']:.3f}",
+            f"{rnd['mean_kappa']:.3f}", f"{spa['mean_kappa']:.3f}",
+            f"{obj.fit_seconds or 0:.1f}", f"{obj.cpu_seconds or 0:.1f}", f"{(obj.peak_rss_bytes or 0) / 2**20:.0f}",
+            f"{(obj.model_size_bytes or 0) / 2**20:.1f}", f"{obj.energy_kwh or 0:.6f}", obj.watts_per_core,
+            f"{per_point:.2e}",
+        )  # fmt: skip
+
+    @admin.display(description="per class (spatial CV, pooled)")
+    def per_class(self, obj: TrainedModel) -> str:
+        if not obj.cv_spatial:
+            return "–"
+        cm = np.asarray(obj.cv_spatial["pooled_confusion"], dtype=np.float64)
+        labels = obj.cv_spatial["labels"]
+        tp = np.diag(cm)
+        producers = tp / np.maximum(cm.sum(axis=1), 1)
+        users = tp / np.maximum(cm.sum(axis=0), 1)
+        rows = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((lab, int(cm[i].sum()), f"{producers[i]:.3f}", f"{users[i]:.3f}") for i, lab in enumerate(labels)),
+        )  # fmt: skip
+        return format_html(
+            "<table><tr><th>class</th><th>reference samples</th><th>producer's</th><th>user's</th></tr>{}</table>", rows
+        )
+
+    @admin.display(description="confusion matrix (spatial CV; rows reference, columns predicted)")
+    def confusion_matrix(self, obj: TrainedModel) -> str:
+        if not obj.cv_spatial:
+            return "–"
+        png = confusion_heatmap_png(obj.cv_spatial["pooled_confusion"], obj.cv_spatial["labels"])
+        return format_html('<img src="{}" alt="confusion matrix">', _png_data_uri(png))
+
+    @admin.display(description="feature importances")
+    def importance_chart(self, obj: TrainedModel) -> str:
+        if not obj.importances:
+            return "–"
+        top = max(obj.importances.values()) or 1.0
+        rows = format_html_join(
+            "",
+            '<tr><td>{}</td><td><div style="background:#4a7;height:10px;width:{}px"></div></td><td>{}</td></tr>',
+            (
+                (name, int(300 * v / top), f"{v:.3f}")
+                for name, v in sorted(obj.importances.items(), key=lambda kv: -kv[1])
+            ),
+        )
+        return format_html("<table>{}</table>", rows)
+
+
+@admin.register(MapRun)
+class MapRunAdmin(admin.ModelAdmin):
+    list_display = ["name", "model", "status", "progress", "cpu_hours", "energy_kwh", "created_at"]
+    list_filter = ["status"]
+    readonly_fields = [
+        "model", "name", "grid", "tile_size", "min_mapping_unit_px", "threads_per_worker", "status", "error_code",
+        "message", "tiles_total", "progress", "cost", "preview", "classes_cog", "confidence_cog", "created_by",
+        "created_at", "started_at", "finished_at",
+    ]  # fmt: skip
+    exclude = ["area", "cpu_seconds", "peak_rss_bytes", "preview_png"]
+    actions = ["resume"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # started through map_run_start
+
+    @admin.display(description="progress")
+    def progress(self, obj: MapRun) -> str:
+        from classification.services.mapping import map_run_progress
+
+        p = map_run_progress(obj)
+        eta = f", ETA {p['eta_s'] / 60:.1f} min" if p["eta_s"] is not None else ""
+        return f"{p['done']}/{p['total']} tiles ({100 * p['fraction']:.0f} %){eta}"
+
+    @admin.display(description="CPU-hours")
+    def cpu_hours(self, obj: MapRun) -> str:
+        return f"{obj.cpu_seconds / 3600:.4f}"
+
+    @admin.display(description="cost")
+    def cost(self, obj: MapRun) -> str:
+        return (
+            f"{obj.cpu_seconds / 3600:.4f} CPU-hours, peak {obj.peak_rss_bytes / 2**20:.0f} MiB per worker, "
+            f"{obj.energy_kwh:.6f} kWh"
+        )
+
+    @admin.display(description="preview")
+    def preview(self, obj: MapRun) -> str:
+        if not obj.preview_png:
+            return "–"
+        path = Path(settings.MEDIA_ROOT) / obj.preview_png
+        if not path.is_file():
+            return "(preview file missing)"
+        return format_html('<img src="{}" style="max-width:800px" alt="map preview">', _png_data_uri(path.read_bytes()))
+
+    @admin.action(description="Resume (redo the tiles that did not finish)")
+    def resume(self, request: HttpRequest, queryset: QuerySet[MapRun]) -> None:
+        from classification.services.mapping import MappingServiceError, map_run_resume
+
+        for run in queryset:
+            try:
+                queued = map_run_resume(run=run)
+            except MappingServiceError as exc:
+                self.message_user(request, f"{run}: {exc.message}", level="warning")
+            else:
+                self.message_user(request, f"{run}: {queued} tile(s) queued")

@@ -346,3 +346,143 @@ class ExportJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_format_display()} export {self.uuid} ({self.state})"
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class TrainingSet(models.Model):
+    """A frozen, content-hashed table of training samples (one row per pixel, grouped by plot).
+
+    The table is stored as canonical bytes (``classification.training.hashing``); ``content_hash`` is
+    their SHA-256, so rebuilding the same content gives the same file and the same hash.
+    """
+
+    name = models.SlugField(max_length=200, unique=True)
+    feature_set = models.ForeignKey(FeatureSet, on_delete=models.PROTECT, related_name="training_sets")
+    legend = models.ForeignKey("habitats.MapLegend", on_delete=models.PROTECT, related_name="training_sets")
+    content_hash = models.CharField(max_length=64, db_index=True)
+    table = models.FileField(upload_to="training_sets/", max_length=300)
+    n_samples = models.PositiveIntegerField()
+    n_plots = models.PositiveIntegerField()
+    class_counts = models.JSONField(default=dict, help_text="Per class value: samples and plots.")
+    provenance = models.JSONField(
+        default=dict, help_text="Legend version, feature names, source (relevé versions, QC rule versions), options."
+    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.content_hash[:12]})"
+
+
+class Algorithm(models.TextChoices):
+    RANDOM_FOREST = "random_forest", "Random forest"
+    EXTRA_TREES = "extra_trees", "Extra trees"
+    GRADIENT_BOOSTING = "gradient_boosting", "Gradient boosting (slow at hundreds of classes)"
+
+
+class TrainedModel(models.Model):
+    """A classifier trained on a training set, with random-CV and spatial-CV metrics and its cost."""
+
+    training_set = models.ForeignKey(TrainingSet, on_delete=models.PROTECT, related_name="models")
+    algorithm = models.CharField(max_length=30, choices=Algorithm.choices, default=Algorithm.RANDOM_FOREST)
+    params = models.JSONField(default=dict)
+    n_folds = models.PositiveSmallIntegerField(default=5)
+    block_size_m = models.FloatField(null=True, blank=True, help_text="Spatial block side; estimated when empty.")
+    block_size_estimated = models.BooleanField(default=False)
+    seed = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    progress = models.FloatField(default=0.0)
+    message = models.TextField(blank=True)
+    error_code = models.CharField(max_length=50, blank=True)
+    artifact = models.FileField(upload_to="models/", max_length=300, blank=True)
+    artifact_sha256 = models.CharField(max_length=64, blank=True)
+    classes = models.JSONField(default=list)
+    feature_names = models.JSONField(default=list)
+    cv_random = models.JSONField(default=dict, blank=True)
+    cv_spatial = models.JSONField(default=dict, blank=True)
+    importances = models.JSONField(default=dict, blank=True)
+    fit_seconds = models.FloatField(null=True, blank=True, help_text="Wall time of the final fit.")
+    cpu_seconds = models.FloatField(null=True, blank=True, help_text="CPU-seconds of cross-validation + final fit.")
+    peak_rss_bytes = models.BigIntegerField(null=True, blank=True)
+    model_size_bytes = models.BigIntegerField(null=True, blank=True)
+    watts_per_core = models.FloatField(null=True, blank=True)
+    energy_kwh = models.FloatField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_algorithm_display()} #{self.pk} on {self.training_set.name}"
+
+
+class MapRun(models.Model):
+    """A trained model predicted over an area, tile by tile; outputs a class COG, a confidence COG, a preview."""
+
+    model = models.ForeignKey(TrainedModel, on_delete=models.PROTECT, related_name="map_runs")
+    name = models.CharField(max_length=200)
+    area = models.MultiPolygonField(srid=LAMBERT93, null=True, blank=True, help_text="Empty: the feature grid.")
+    grid = models.JSONField(help_text="The map grid: transform, width, height, CRS.")
+    tile_size = models.PositiveIntegerField(default=512)
+    min_mapping_unit_px = models.PositiveIntegerField(default=0, help_text="Sieve threshold; 0 = no sieve.")
+    threads_per_worker = models.PositiveSmallIntegerField(default=1)
+    status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    message = models.TextField(blank=True)
+    error_code = models.CharField(max_length=50, blank=True)
+    tiles_total = models.PositiveIntegerField(default=0)
+    output_dir = models.CharField(
+        max_length=200, help_text="Directory under MEDIA_ROOT (unique per run, so stale tiles are never reused)."
+    )
+    classes_cog = models.CharField(max_length=500, blank=True, help_text="Path under MEDIA_ROOT.")
+    confidence_cog = models.CharField(max_length=500, blank=True)
+    preview_png = models.CharField(max_length=500, blank=True)
+    cpu_seconds = models.FloatField(default=0.0, help_text="Sum over tiles and the mosaic.")
+    peak_rss_bytes = models.BigIntegerField(default=0, help_text="Largest peak of one worker process on one tile.")
+    energy_kwh = models.FloatField(default=0.0)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_status_display()})"
+
+
+class MapTile(models.Model):
+    """One tile of a map run: done once its two files are in place (the files are the truth; this row is
+    the bookkeeping for progress, ETA and cost)."""
+
+    run = models.ForeignKey(MapRun, on_delete=models.CASCADE, related_name="tiles")
+    row = models.PositiveIntegerField()
+    col = models.PositiveIntegerField()
+    done = models.BooleanField(default=False)
+    valid_pixels = models.PositiveIntegerField(default=0)
+    wall_seconds = models.FloatField(default=0.0)
+    cpu_seconds = models.FloatField(default=0.0)
+    peak_rss_bytes = models.BigIntegerField(default=0)
+    energy_kwh = models.FloatField(default=0.0)
+    worker = models.CharField(max_length=200, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "row", "col"]
+        constraints = [models.UniqueConstraint(fields=["run", "row", "col"], name="unique_map_tile")]
+        indexes = [models.Index(fields=["run", "done"], name="map_tile_run_done")]
+
+    def __str__(self) -> str:
+        return f"tile r{self.row} c{self.col} of run {self.run_id}"

@@ -165,6 +165,15 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_QUEUE_PREFIX = os.environ.get("CELERY_QUEUE_PREFIX", "")
 CELERY_QUEUES_USED = [f"{CELERY_QUEUE_PREFIX}{name}" for name in ("default", "training", "mapping")]
 CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUES_USED[0]
+# Training on the `training` queue, map tiles and their mosaic on `mapping` (prefixed like the queues).
+CELERY_TASK_ROUTES = {
+    "classification.tasks.trained_model_fit_task": {"queue": CELERY_QUEUES_USED[1]},
+    "classification.tasks.map_tile_predict_task": {"queue": CELERY_QUEUES_USED[2]},
+    "classification.tasks.map_run_finish_task": {"queue": CELERY_QUEUES_USED[2]},
+}
+# Frugality: energy estimate = CPU-seconds × watts per busy core / 3.6e6 (kWh); threads per training fit.
+ENERGY_WATTS_PER_CORE = float(os.environ.get("ENERGY_WATTS_PER_CORE", "10"))
+TRAINING_N_JOBS = int(os.environ.get("TRAINING_N_JOBS", "1"))
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": 2}
 CELERY_TASK_SERIALIZER = "json"

@@ -242,3 +242,20 @@ def estimate_block_size(
         )
     vario = empirical_variogram(pts, values, max_points=max_points, seed=seed)
     return vario.range, vario
+
+
+def cap_block_size(
+    xy: ArrayLike, block_size: float, *, n_folds: int, groups: ArrayLike | None = None, min_blocks_per_fold: int = 2
+) -> float:
+    """The largest block side ≤ `block_size` (shrunk by steps of 1/1.25) giving at least
+    `min_blocks_per_fold` × `n_folds` occupied blocks. An estimated range can exceed what the area allows
+    (a trend across the whole study area fits a very long range); then the folds need smaller blocks."""
+    pts = np.asarray(xy, dtype=np.float64)
+    grp = np.arange(pts.shape[0]) if groups is None else np.asarray(groups)
+    anchors = _plot_anchor(pts, grp)
+    size = float(block_size)
+    while size > 0 and np.unique(block_ids(anchors, size)).size < min_blocks_per_fold * n_folds:
+        size /= 1.25
+        if size < 1e-6:
+            raise FoldError("the plots are too close together to make spatial blocks")
+    return size

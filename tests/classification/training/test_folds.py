@@ -4,6 +4,7 @@ import pytest
 from classification.training.folds import (
     FoldError,
     block_ids,
+    cap_block_size,
     empirical_variogram,
     estimate_block_size,
     random_folds,
@@ -108,6 +109,19 @@ def test_block_size_is_estimated_from_the_clusters():
     # then it is at the scale of the clusters (hundreds of metres to a few km), not of the region
     assert 300.0 < size < 10_000.0
     assert vario.sill > vario.nugget
+
+
+def test_a_block_size_too_large_for_the_folds_is_capped():
+    # given 100 plots on a 10 km × 10 km square and an estimated range of 50 km (a regional trend)
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 10_000, size=(100, 2))
+    # when capped for 5 folds
+    size = cap_block_size(xy, 50_000.0, n_folds=5)
+    # then there are at least 10 occupied blocks, and one step larger there would not be
+    assert np.unique(block_ids(xy, size)).size >= 10
+    assert np.unique(block_ids(xy, size * 1.25)).size < 10
+    # a block size that already works is kept
+    assert cap_block_size(xy, 1000.0, n_folds=5) == 1000.0
 
 
 def test_constant_values_have_no_range():
