@@ -190,7 +190,9 @@ def trained_model_fit(*, model_id: int) -> TrainedModel:
     with transaction.atomic():
         # Lock the row so that a redelivered task and the original cannot both start the same model.
         model = TrainedModel.objects.select_for_update().get(pk=model_id)
-        if model.status in (JobStatus.SUCCEEDED, JobStatus.RUNNING):
+        # A "running" model seen here was left by a worker that died (the task is acked late and
+        # redelivered only then), so it is fitted again; a finished one is left alone.
+        if model.status == JobStatus.SUCCEEDED:
             return model
         model.status = JobStatus.RUNNING
         model.started_at = timezone.now()
