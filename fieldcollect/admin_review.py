@@ -309,14 +309,18 @@ class ReleveReviewAdmin(ReleveAdmin):
         context["status_counts"] = [
             (value, label, counts.get(value, 0), STATUS_COLOURS[value]) for value, label in ReleveStatus.choices
         ]
-        context["qc_counts"] = filtered.aggregate(
-            with_errors=Count("id", filter=Q(n_errors__gt=0)), with_warnings=Count("id", filter=Q(n_warnings__gt=0))
+        # Counted on the bare filtered ids: aggregating over the list's per-row subqueries is ~100× slower.
+        open_ = QCResult.objects.filter(releve_id=OuterRef("pk"), waived_by__isnull=True)
+        context["qc_counts"] = Releve.objects.filter(pk__in=filtered.values("pk")).aggregate(
+            with_errors=Count("id", filter=Q(Exists(open_.filter(severity=QCSeverity.ERROR)))),
+            with_warnings=Count("id", filter=Q(Exists(open_.filter(severity=QCSeverity.WARNING)))),
         )
         rows = list(filtered.order_by("-observed_at").values_list("id", "location", "status", "uuid")[:MAP_LIMIT])
         region = None
         campaign_id = request.GET.get("campaign__id__exact")
         if campaign_id and campaign_id.isdigit():
             region = Campaign.objects.filter(pk=int(campaign_id)).values_list("region", flat=True).first()
+        change_url = reverse("admin:fieldcollect_releve_change", args=[0]).replace("/0/", "/{}/")
         context["plots_map"] = map_svg(
             points=[
                 MapPoint(
@@ -324,7 +328,7 @@ class ReleveReviewAdmin(ReleveAdmin):
                     loc.y,
                     STATUS_COLOURS.get(status, "#999"),
                     f"{str(uuid)[:8]} {status}",
-                    reverse("admin:fieldcollect_releve_change", args=[pk]),
+                    change_url.format(pk),
                     radius=2.5,
                 )
                 for pk, loc, status, uuid in rows

@@ -549,17 +549,18 @@ def _store(
     QCResult.objects.filter(pk__in=to_delete).delete()
     QCResult.objects.bulk_create(to_create)
     QCResult.objects.bulk_update(to_update, ["rule_version", "severity", "message", "releve_version"])
-    for rid in per_releve:
-        ReleveQCState.objects.update_or_create(
-            releve_id=rid,
-            defaults={
-                "checked_at": now,
-                "releve_version": batch.versions[rid],
-                "rule_versions": versions,
-                "rules_signature": signature,
-                "worst_severity": worst[rid],
-            },
-        )
+    ReleveQCState.objects.bulk_create(
+        [
+            ReleveQCState(
+                releve_id=rid, checked_at=now, releve_version=batch.versions[rid], rule_versions=versions,
+                rules_signature=signature, worst_severity=worst[rid],
+            )
+            for rid in per_releve
+        ],
+        update_conflicts=True,
+        unique_fields=["releve"],
+        update_fields=["checked_at", "releve_version", "rule_versions", "rules_signature", "worst_severity"],
+    )  # fmt: skip
     outcome.checked = len(per_releve)
     return outcome
 
