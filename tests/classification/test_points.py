@@ -115,3 +115,18 @@ def test_existing_points_are_kept_at_a_distance(strata):
 def test_complement_positions():
     # free ranks of 0…9 without {2, 3, 7} are 0 1 4 5 6 8 9
     assert _complement_positions(np.array([2, 3, 7]), np.arange(7)).tolist() == [0, 1, 4, 5, 6, 8, 9]
+
+
+def test_strata_combination_of_class_altitude_band_and_departement():
+    from classification.sampling.strata import altitude_band, strata_combine, strata_split
+
+    premap = np.array([1, 2, 3, 0, 3])
+    band = altitude_band(np.array([100.0, 900.0, 2500.0, 50.0, np.nan]), [500, 1500])
+    departement = np.array([1, 1, 2, 2, 2])
+    assert band.tolist() == [1, 2, 3, 1, 0]
+    combined = strata_combine([premap, band, departement], [3, 3, 2])
+    # 1 + (c1−1)·6 + (c2−1)·2 + (c3−1): (1,1,1) → 1, (2,2,1) → 9, (3,3,2) → 18; any 0 → 0
+    assert combined.tolist() == [1, 9, 18, 0, 0]
+    assert strata_split(18, [3, 3, 2]) == (3, 3, 2)
+    with pytest.raises(SamplingError):
+        strata_combine([np.array([4])], [3])

@@ -273,3 +273,28 @@ def test_stratification_bad_input(campaign, layers):
         stratification_create_from_polygons(campaign=campaign, name="x", strata=[])
     assert error.value.code == "no_strata"
     assert Stratification.objects.count() == 0
+
+
+def test_make_sampling_plan_command(campaign, layers):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    out = io.StringIO()
+    call_command(
+        "make_sampling_plan", "--campaign", "c", "--strata", "premap", "--name", "cmd", "--total", "12",
+        "--seed", "4", "--min-distance", "100", "--exclude", "slope:above=30", "--activate", stdout=out,
+    )  # fmt: skip
+    plan = SamplingPlan.objects.get(name="cmd")
+    assert plan.points.count() == 12 and plan.status == "active"
+    assert plan.exclusions[0]["above"] == 30.0
+    with pytest.raises(CommandError, match=r"\[minimum_exceeds_total\]"):
+        call_command(
+            "make_sampling_plan", "--campaign", "c", "--strata", "premap", "--name", "bad", "--total", "5",
+            "--minimum", "2", "--seed", "1",
+        )  # fmt: skip
+    with pytest.raises(CommandError, match=r"\[invalid_exclusion\]"):
+        call_command(
+            "make_sampling_plan", "--campaign", "c", "--strata", "premap", "--name", "bad", "--total", "5",
+            "--seed", "1", "--exclude", "slope:steeper=3",
+        )  # fmt: skip
+    assert SamplingPlan.objects.count() == 1
