@@ -70,6 +70,10 @@ class Grid:
         return self.xmin + (cols + 0.5) * self.resolution, self.ymax - (rows + 0.5) * self.resolution
 
 
+def _whole(value: float) -> bool:
+    return abs(value - round(value)) < 1e-6
+
+
 @dataclass(frozen=True)
 class LayerSource:
     """Where and how to read one catalogue layer (the numeric core's view of a RasterLayer)."""
@@ -103,8 +107,8 @@ class GridReader:
             self.source.source_epsg == LAMBERT93
             and math.isclose(t.a, self.grid.resolution)
             and math.isclose(-t.e, self.grid.resolution)
-            and math.isclose((t.c - self.grid.xmin) / self.grid.resolution % 1, 0, abs_tol=1e-6)
-            and math.isclose((self.grid.ymax - t.f) / self.grid.resolution % 1, 0, abs_tol=1e-6)
+            and _whole((t.c - self.grid.xmin) / self.grid.resolution)
+            and _whole((self.grid.ymax - t.f) / self.grid.resolution)
         )
         if aligned:
             # Same grid up to an offset: plain windowed reads, no resampling at all.

@@ -118,3 +118,15 @@ def test_feature_sampling_at_points(tmp_path):
     assert result.values[0, 1] == pytest.approx(math.degrees(math.atan(0.1)), abs=1e-4)
     assert result.status.tolist() == [OK, OK, OFF_RASTER]
     assert result.reads == 2
+
+
+def test_a_layer_offset_by_whole_cells_is_read_without_resampling(tmp_path):
+    # given a layer starting 2 cells east and 1 cell south of the grid origin
+    data = np.arange(6, dtype=np.float32).reshape(2, 3)
+    uri = write_tif(tmp_path / "off.tif", data, transform=Affine(10, 0, 700_020, 0, -10, 6_299_990))
+    grid = Grid(700_000.0, 6_300_000.0, 10.0, 6, 4)
+    with FeatureReader([FeatureSpec("v", "band", ((LayerSource(uri), 1),))], grid) as reader:
+        stack = reader.read(next(grid.blocks()))
+    # then its cells land exactly where they belong, NaN elsewhere
+    assert stack[0, 1:3, 2:5].tolist() == data.tolist()
+    assert np.isnan(stack[0, 0]).all() and np.isnan(stack[0, :, :2]).all() and np.isnan(stack[0, 3]).all()

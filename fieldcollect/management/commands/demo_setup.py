@@ -52,8 +52,8 @@ class Command(BaseCommand):
                 if role is not None:
                     campaign_add_member(campaign=campaign, user=users[username], role=role)
         self.stdout.write(f"Demo campaign {campaign.slug} ({campaign.region.area / 1e6:,.0f} km²), users ready")
-        layers = self._landscape(data_dir)
-        self._sampling_plan(campaign, layers, users)
+        layers, water = self._landscape(data_dir)
+        self._sampling_plan(campaign, layers, users, water)
         self._synthetic_releves(campaign)
         # Last: QC of whatever relevés the steps above (or earlier runs) put in the campaign.
         self._quality_control(campaign)
@@ -91,7 +91,9 @@ class Command(BaseCommand):
             f"{summary['pulled']} changes pulled{errors}"
         )
 
-    def _sampling_plan(self, campaign: Any, layers: dict[str, Any], users: dict[str, User]) -> None:
+    def _sampling_plan(
+        self, campaign: Any, layers: dict[str, Any], users: dict[str, User], water: tuple[float, ...]
+    ) -> None:
         """A 300-point plan stratified by the SYNTHETIC map, split between the two demo botanists."""
         from django.contrib.gis.geos import Polygon
 
@@ -123,7 +125,7 @@ class Command(BaseCommand):
                 min_distance_m=300.0,
                 seed=2027,
                 exclusions=[
-                    Exclusion(layer_id=habitat.pk, values=(23.0, 26.0), label="water"),
+                    Exclusion(layer_id=habitat.pk, values=water, label="water"),
                     Exclusion(layer_id=layers["demo-slope"].pk, above=35.0, label="too steep"),
                 ],
                 drop_empty_strata=True,
@@ -160,7 +162,7 @@ class Command(BaseCommand):
             f"{counts.get(ReleveStatus.QC_PASSED, 0)} passed, awaiting review"
         )
 
-    def _landscape(self, data_dir: str) -> dict[str, Any]:
+    def _landscape(self, data_dir: str) -> tuple[dict[str, Any], tuple[float, ...]]:
         """The SYNTHETIC demo landscape (36 km over Roussillon at 30 m), registered in the raster catalogue."""
         from pathlib import Path
 
@@ -185,7 +187,9 @@ class Command(BaseCommand):
             f"SYNTHETIC demo landscape: {len(layers)} layers registered, {len(classes)} habitat classes"
             f"{f' of legend {legend}' if legend else ' (built-in list)'}"
         )
-        return {layer.name: layer for layer in layers}
+        # Open-water classes (mostly water in their synthetic spectrum) are excluded from the demo plan.
+        water = tuple(float(c.value) for c in classes if c.mix[3] > 0.5)
+        return {layer.name: layer for layer in layers}, water
 
     def _users(self) -> dict[str, User]:
         users = {}
