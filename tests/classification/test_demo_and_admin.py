@@ -8,6 +8,7 @@ from django.core.management.base import CommandError
 from django.urls import reverse
 
 from classification.models import RasterLayer, SamplePoint, SamplePointEvent, SamplingPlan
+from fieldcollect.management.commands.demo_setup import DEMO_YEAR
 from fieldcollect.models import User
 
 pytestmark = pytest.mark.django_db
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def demo(shared_data):
     call_command("demo_setup", data_dir=str(shared_data), stdout=io.StringIO())
-    return SamplingPlan.objects.get(name="Demo plan 2027")
+    return SamplingPlan.objects.get(name=f"Demo plan {DEMO_YEAR}")
 
 
 def test_demo_builds_a_synthetic_landscape_and_an_active_assigned_plan(demo):
