@@ -60,6 +60,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_guid.middleware.guid_middleware",
     "django.middleware.security.SecurityMiddleware",
+    # A lost database connection (restart, fail-over) answers 503 + Retry-After, not 500.
+    "fieldcollect.middleware.DatabaseUnavailableMiddleware",
     # Static files (admin, API docs) served by the app itself, so gunicorn alone is a complete server.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -1,9 +1,6 @@
 """Shared fixtures: users by role, API clients, and a real Celery worker process on the test database."""
 
-import os
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,8 +10,7 @@ from rest_framework.test import APIClient
 
 from fieldcollect.models import Role, User
 from fieldcollect.services.accounts import device_token_issue, user_set_roles
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.processes import CeleryWorker, database_url, service_env
 
 
 @pytest.fixture(autouse=True)
@@ -89,15 +85,6 @@ def botanist_client(botanist) -> APIClient:
     return token_client(botanist)
 
 
-def _worker_env(database_name: str) -> dict[str, str]:
-    db = settings.DATABASES["default"]
-    env = dict(os.environ)
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    env["DATABASE_URL"] = f"postgis://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{database_name}"
-    env.pop("DJANGO_TEST_DB_NAME", None)
-    return env
-
-
 @pytest.fixture(scope="session")
 def celery_worker(django_db_setup, django_db_blocker) -> Iterator[subprocess.Popen]:
     """A real ``celery worker`` process consuming this run's queues and using the test database.
@@ -106,51 +93,17 @@ def celery_worker(django_db_setup, django_db_blocker) -> Iterator[subprocess.Pop
     """
     from django.db import connection
 
-    env = _worker_env(connection.settings_dict["NAME"])
-    log = open(ROOT / "var" / "log" / "test-celery.log", "w")  # noqa: SIM115 - closed at teardown
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "fieldcollect",
-            "worker",
-            "--loglevel",
-            "INFO",
-            "--concurrency",
-            "2",
-            "-Q",
-            ",".join(settings.CELERY_QUEUES_USED),
-            "--without-heartbeat",
-            "--without-mingle",
-            "--without-gossip",
-            "-n",
-            f"test-{os.getpid()}@%h",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
     from fieldcollect.celery import app
 
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"Celery worker exited with {proc.returncode}; see var/log/test-celery.log")
-        if app.control.inspect(timeout=0.5, destination=[f"test-{os.getpid()}@{os.uname().nodename}"]).ping():
-            break
-    else:
-        proc.kill()
-        pytest.fail("Celery worker did not answer within 60 s; see var/log/test-celery.log")
-    yield proc
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    worker = CeleryWorker(
+        service_env(database_url=database_url(connection.settings_dict["NAME"])),
+        queues=list(settings.CELERY_QUEUES_USED),
+        name="celery",
+    )
+    worker.start(ready=lambda w: bool(app.control.inspect(timeout=0.5, destination=[w.nodename]).ping()))
+    assert worker.proc is not None
+    yield worker.proc
+    worker.stop()
 
 
 @pytest.fixture(autouse=True)
