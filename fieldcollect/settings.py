@@ -149,7 +149,8 @@ EXPORT_CONTACT_EMAIL = os.environ.get("EXPORT_CONTACT_EMAIL", "")
 
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        # Throttle counters and cached bundles only: without Redis, reads miss and writes are dropped.
+        "BACKEND": "fieldcollect.cache.FailSoftRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "fieldcollect"),
         "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
