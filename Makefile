@@ -1,5 +1,5 @@
 # The two commands: `make demo` runs the whole thing locally, `make test` runs the whole test suite.
-.PHONY: demo test stop setup bench
+.PHONY: demo test stop setup bench faults
 
 demo:
 	bash scripts/demo.sh
@@ -15,3 +15,6 @@ setup:
 
 bench:
 	bash scripts/bench.sh
+
+faults:
+	bash scripts/test.sh -m faults

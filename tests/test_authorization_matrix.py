@@ -1,0 +1,170 @@
+"""Authorisation matrix: every URL of the URLconf × every role × own / other's object.
+
+Endpoints are discovered from the URL patterns, so a new endpoint is covered as soon as it is routed:
+anonymous callers are refused everywhere but on the public endpoints, no role ever gets a 5xx, and
+admin pages send anonymous callers and botanists to the login page. An API endpoint that takes an
+object in its URL must state who may reach whose object in ``OBJECT_POLICY``; the test says so when
+one does not.
+"""
+
+import itertools
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+from rest_framework.test import APIClient
+
+from fieldcollect.models import Role
+from tests.conftest import make_user, token_client
+from tests.factories import CampaignFactory, CampaignMemberFactory
+from tests.sync_helpers import make_world, push, releve
+
+ROLES = ["anonymous", "botanist", "other_botanist", "coordinator", "other_coordinator", "modeller"]
+OBJECTS = ["own", "other"]  # a relevé of the botanist / of the other botanist, in the same campaign
+METHODS = ["get", "post", "put", "patch", "delete"]
+
+# (URL name, method) anyone may call.
+PUBLIC = {
+    ("healthz", "get"),
+    ("api-schema", "get"),
+    ("api-docs", "get"),
+    ("auth-token", "post"),
+}
+# (URL name, method) → who may reach which object: f(role, object) -> allowed.
+OBJECT_POLICY: dict[tuple[str, str], Callable[[str, str], bool]] = {
+    # Owners (and co-observers) and the campaign's coordinators read a relevé; nobody else learns it exists.
+    ("releve-detail", "get"): lambda role, obj: (
+        (role, obj) in {("botanist", "own"), ("other_botanist", "other")} or role == "coordinator"
+    ),
+}
+DENIED = {401, 403, 404}
+
+
+@dataclass
+class Endpoint:
+    route: str
+    name: str
+    view: Any
+    params: list[str]
+
+    @property
+    def methods(self) -> list[str]:
+        cls = getattr(self.view, "cls", None) or getattr(self.view, "view_class", None)
+        if cls is None:
+            return ["get"]
+        return [m for m in METHODS if hasattr(cls, m)]
+
+
+def _walk(patterns: list[Any], prefix: str = "") -> Iterator[Endpoint]:
+    for pattern in patterns:
+        route = prefix + str(pattern.pattern)
+        if isinstance(pattern, URLResolver):
+            yield from _walk(pattern.url_patterns, route)
+        elif isinstance(pattern, URLPattern):
+            yield Endpoint(route, pattern.name or "", pattern.callback, re.findall(r"<(?:\w+:)?(\w+)>", route))
+
+
+def api_endpoints() -> list[Endpoint]:
+    return [e for e in _walk(get_resolver().url_patterns) if not e.route.startswith("admin/")]
+
+
+def admin_pages() -> list[Endpoint]:
+    """Admin pages that take no object: index, change lists, add forms, app indexes are regexes (skipped)."""
+    return [e for e in _walk(get_resolver().url_patterns) if e.route.startswith("admin/") and not e.params
+            and "^" not in e.route and "(?P" not in e.route]  # fmt: skip
+
+
+@pytest.fixture
+def people(db) -> dict[str, Any]:
+    botanist = make_user("botanist", Role.BOTANIST)
+    other_botanist = make_user("other_botanist", Role.BOTANIST)
+    coordinator = make_user("coordinator", Role.COORDINATOR)
+    other_coordinator = make_user("other_coordinator", Role.COORDINATOR)
+    modeller = make_user("modeller", Role.MODELLER)
+    for staff in (coordinator, other_coordinator, modeller):
+        staff.is_staff = True
+        staff.save()
+    world = make_world((botanist, Role.BOTANIST), (other_botanist, Role.BOTANIST), (coordinator, Role.COORDINATOR))
+    CampaignMemberFactory(
+        campaign=CampaignFactory(slug="elsewhere-2027", name="Elsewhere 2027"), user=other_coordinator,
+        role=Role.COORDINATOR,
+    )  # fmt: skip
+    own, other = releve(world), releve(world)
+    assert push(token_client(botanist, "setup-1"), [own]).json()["results"][0]["result"] == "created"
+    assert push(token_client(other_botanist, "setup-2"), [other]).json()["results"][0]["result"] == "created"
+    return {
+        "users": {"botanist": botanist, "other_botanist": other_botanist, "coordinator": coordinator,
+                  "other_coordinator": other_coordinator, "modeller": modeller},
+        "objects": {"own": own["uuid"], "other": other["uuid"]},
+    }  # fmt: skip
+
+
+_devices = itertools.count()
+
+
+def _client(people: dict[str, Any], role: str) -> APIClient:
+    # A fresh device token per request: DELETE /auth/token/ revokes the token it is sent with.
+    return APIClient() if role == "anonymous" else token_client(people["users"][role], f"matrix-{next(_devices)}")
+
+
+def _url(endpoint: Endpoint, value: str) -> str:
+    return "/" + re.sub(r"<(?:\w+:)?\w+>", value, endpoint.route)
+
+
+def _call(client: APIClient, method: str, url: str) -> Any:
+    return getattr(client, method)(url, {}, format="json") if method != "get" else client.get(url)
+
+
+def test_every_api_endpoint_refuses_anonymous_callers_and_never_fails(people):
+    # given every routed endpoint outside admin, each of its methods, every role and both objects
+    problems = []
+    for endpoint, role in itertools.product(api_endpoints(), ROLES):
+        for method in endpoint.methods:
+            for obj in OBJECTS if endpoint.params else ["-"]:
+                url = _url(endpoint, people["objects"].get(obj, ""))
+                # when the role calls it
+                status = _call(_client(people, role), method, url).status_code
+                # then: never a server error; anonymous callers refused unless the endpoint is public;
+                # object endpoints give each role exactly the objects the policy allows
+                label = f"{method.upper()} {url} ({endpoint.name}) as {role} on {obj}: {status}"
+                if status >= 500:
+                    problems.append(f"server error: {label}")
+                elif role == "anonymous" and (endpoint.name, method) not in PUBLIC and status != 401:
+                    problems.append(f"anonymous not refused with 401: {label}")
+                elif endpoint.params and role != "anonymous":
+                    policy = OBJECT_POLICY.get((endpoint.name, method))
+                    if policy is None:
+                        problems.append(f"no OBJECT_POLICY entry for ({endpoint.name!r}, {method!r})")
+                    elif policy(role, obj) == (status in DENIED):
+                        problems.append(f"{'refused' if status in DENIED else 'allowed'} against policy: {label}")
+    assert sorted(set(problems)) == []
+
+
+def test_the_matrix_sees_the_sync_endpoints():
+    # the discovery itself: the tablet endpoints are found, with their methods
+    found = {(e.name, m) for e in api_endpoints() for m in e.methods}
+    assert {("sync-push", "post"), ("sync-pull", "get"), ("releve-detail", "get"), ("auth-token", "delete")} <= found
+
+
+def test_admin_pages_send_anonymous_callers_and_botanists_to_login_and_never_fail(people):
+    # given every admin page that takes no object
+    pages = admin_pages()
+    assert len(pages) > 10
+    problems = []
+    for endpoint, role in itertools.product(pages, ROLES):
+        client = APIClient()
+        if role != "anonymous":
+            client.force_login(people["users"][role])
+        # when each role opens it
+        response = client.get(_url(endpoint, ""))
+        label = f"/{endpoint.route} as {role}: {response.status_code}"
+        # then nobody gets a server error, and anonymous callers and botanists (not staff) are sent to login
+        if response.status_code >= 500:
+            problems.append(f"server error: {label}")
+        elif role in {"anonymous", "botanist", "other_botanist"} and endpoint.name not in {"login", "logout"}:
+            if not (response.status_code == 302 and "/admin/login/" in response["Location"]):
+                problems.append(f"not sent to login: {label}")
+    assert problems == []
