@@ -164,7 +164,10 @@ def test_admin_pages_send_anonymous_callers_and_botanists_to_login_and_never_fai
         # then nobody gets a server error, and anonymous callers and botanists (not staff) are sent to login
         if response.status_code >= 500:
             problems.append(f"server error: {label}")
-        elif role in {"anonymous", "botanist", "other_botanist"} and endpoint.name not in {"login", "logout"}:
-            if not (response.status_code == 302 and "/admin/login/" in response["Location"]):
-                problems.append(f"not sent to login: {label}")
+        elif (
+            role in {"anonymous", "botanist", "other_botanist"}
+            and endpoint.name not in {"login", "logout"}
+            and not (response.status_code == 302 and "/admin/login/" in response["Location"])
+        ):
+            problems.append(f"not sent to login: {label}")
     assert problems == []
