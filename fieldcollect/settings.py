@@ -178,7 +178,12 @@ CELERY_TASK_ROUTES = {
 ENERGY_WATTS_PER_CORE = float(os.environ.get("ENERGY_WATTS_PER_CORE", "10"))
 TRAINING_N_JOBS = int(os.environ.get("TRAINING_N_JOBS", "1"))
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": 2}
+# A message taken by a worker that vanished (SIGKILL, lost machine) is handed out again after the
+# visibility timeout; it must exceed the longest task (a pool process that dies is redelivered at once).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": int(os.environ.get("CELERY_BROKER_VISIBILITY_TIMEOUT", "3600")),
+    "socket_connect_timeout": 2,
+}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

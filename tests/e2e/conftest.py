@@ -21,10 +21,15 @@ from tests.processes import ROOT, Gunicorn, PrivatePostgres, PrivateRedis, datab
 
 
 def server_env(**extra: str) -> dict[str, str]:
-    """The environment of a server process on this run's test database (DEBUG off, as in production)."""
+    """The environment of a server process on this run's test database (DEBUG off, as in production).
+
+    QC after push is off unless asked for (``QC_RUN_ON_PUSH="1"``), as in the rest of the suite: the run's
+    Celery worker would otherwise check relevés while the test inspects them.
+    """
     from django.db import connection
 
-    return service_env(database_url=database_url(connection.settings_dict["NAME"]), DEBUG="0", **extra)
+    extra = {"DEBUG": "0", "QC_RUN_ON_PUSH": "0", **extra}
+    return service_env(database_url=database_url(connection.settings_dict["NAME"]), **extra)
 
 
 @pytest.fixture(scope="session")
