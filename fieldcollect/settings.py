@@ -180,8 +180,13 @@ TRAINING_N_JOBS = int(os.environ.get("TRAINING_N_JOBS", "1"))
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A message taken by a worker that vanished (SIGKILL, lost machine) is handed out again after the
 # visibility timeout; it must exceed the longest task (a pool process that dies is redelivered at once).
+CELERY_VISIBILITY_TIMEOUT = int(os.environ.get("CELERY_BROKER_VISIBILITY_TIMEOUT", "3600"))
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": int(os.environ.get("CELERY_BROKER_VISIBILITY_TIMEOUT", "3600")),
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    # Workers sweep for such messages every interval × throttle seconds: kombu's 100 s for long timeouts,
+    # every second for short ones (the unacked set is per Redis database: one sweep is one small query).
+    "unacked_restore_interval": max(1, min(10, CELERY_VISIBILITY_TIMEOUT // 10)),
+    "unacked_restore_throttle": 1 if CELERY_VISIBILITY_TIMEOUT < 1000 else 10,
     "socket_connect_timeout": 2,
 }
 CELERY_TASK_SERIALIZER = "json"
