@@ -1,4 +1,4 @@
-"""Authorisation matrix: every URL of the URLconf × every role × own / other's object.
+"""Authorisation matrix: every URL of the URLconf × every role × the objects of each owner.
 
 Endpoints are discovered from the URL patterns, so a new endpoint is covered as soon as it is routed:
 anonymous callers are refused everywhere but on the public endpoints, no role ever gets a 5xx, and
@@ -9,6 +9,7 @@ one does not.
 
 import itertools
 import re
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -17,13 +18,13 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
+from classification.models import ExportJob
 from fieldcollect.models import Role
 from tests.conftest import make_user, token_client
 from tests.factories import CampaignFactory, CampaignMemberFactory
 from tests.sync_helpers import make_world, push, releve
 
 ROLES = ["anonymous", "botanist", "other_botanist", "coordinator", "other_coordinator", "modeller"]
-OBJECTS = ["own", "other"]  # a relevé of the botanist / of the other botanist, in the same campaign
 METHODS = ["get", "post", "put", "patch", "delete"]
 
 # (URL name, method) anyone may call.
@@ -33,12 +34,25 @@ PUBLIC = {
     ("api-docs", "get"),
     ("auth-token", "post"),
 }
-# (URL name, method) → who may reach which object: f(role, object) -> allowed.
-OBJECT_POLICY: dict[tuple[str, str], Callable[[str, str], bool]] = {
+
+
+def _releve_readers(role: str, owner: str) -> bool:
     # Owners (and co-observers) and the campaign's coordinators read a relevé; nobody else learns it exists.
-    ("releve-detail", "get"): lambda role, obj: (
-        (role, obj) in {("botanist", "own"), ("other_botanist", "other")} or role == "coordinator"
-    ),
+    return role == owner or role == "coordinator"
+
+
+def _requester_only(role: str, owner: str) -> bool:
+    return role == owner
+
+
+# Objects of each kind, named by the role that owns them (``people`` fixture): relevés of the two
+# botanists of the campaign, export jobs of the modeller and of the coordinator.
+OWNERS = {"releve": ["botanist", "other_botanist"], "export": ["modeller", "coordinator"]}
+# (URL name, method) of an endpoint with an object in its URL → (kind of object, f(role, owner) -> allowed).
+OBJECT_POLICY: dict[tuple[str, str], tuple[str, Callable[[str, str], bool]]] = {
+    ("releve-detail", "get"): ("releve", _releve_readers),
+    ("export-detail", "get"): ("export", _requester_only),
+    ("export-download", "get"): ("export", _requester_only),
 }
 DENIED = {401, 403, 404}
 
@@ -95,10 +109,14 @@ def people(db) -> dict[str, Any]:
     own, other = releve(world), releve(world)
     assert push(token_client(botanist, "setup-1"), [own]).json()["results"][0]["result"] == "created"
     assert push(token_client(other_botanist, "setup-2"), [other]).json()["results"][0]["result"] == "created"
+    exports = {
+        user.username: str(ExportJob.objects.create(uuid=uuid.uuid4(), requested_by=user, format="csv").uuid)
+        for user in (modeller, coordinator)
+    }
     return {
         "users": {"botanist": botanist, "other_botanist": other_botanist, "coordinator": coordinator,
                   "other_coordinator": other_coordinator, "modeller": modeller},
-        "objects": {"own": own["uuid"], "other": other["uuid"]},
+        "objects": {"releve": {"botanist": own["uuid"], "other_botanist": other["uuid"]}, "export": exports},
     }  # fmt: skip
 
 
@@ -119,27 +137,27 @@ def _call(client: APIClient, method: str, url: str) -> Any:
 
 
 def test_every_api_endpoint_refuses_anonymous_callers_and_never_fails(people):
-    # given every routed endpoint outside admin, each of its methods, every role and both objects
+    # given every routed endpoint outside admin, each of its methods, every role and every owner's object
     problems = []
     for endpoint, role in itertools.product(api_endpoints(), ROLES):
         for method in endpoint.methods:
-            for obj in OBJECTS if endpoint.params else ["-"]:
-                url = _url(endpoint, people["objects"].get(obj, ""))
+            kind, policy = OBJECT_POLICY.get((endpoint.name, method), (None, None))
+            if endpoint.params and kind is None:
+                problems.append(f"no OBJECT_POLICY entry for ({endpoint.name!r}, {method!r})")
+                continue
+            for owner in OWNERS[kind] if kind else ["-"]:
+                url = _url(endpoint, people["objects"][kind][owner] if kind else "")
                 # when the role calls it
                 status = _call(_client(people, role), method, url).status_code
                 # then: never a server error; anonymous callers refused unless the endpoint is public;
                 # object endpoints give each role exactly the objects the policy allows
-                label = f"{method.upper()} {url} ({endpoint.name}) as {role} on {obj}: {status}"
+                label = f"{method.upper()} {url} ({endpoint.name}) as {role} on {owner}'s: {status}"
                 if status >= 500:
                     problems.append(f"server error: {label}")
                 elif role == "anonymous" and (endpoint.name, method) not in PUBLIC and status != 401:
                     problems.append(f"anonymous not refused with 401: {label}")
-                elif endpoint.params and role != "anonymous":
-                    policy = OBJECT_POLICY.get((endpoint.name, method))
-                    if policy is None:
-                        problems.append(f"no OBJECT_POLICY entry for ({endpoint.name!r}, {method!r})")
-                    elif policy(role, obj) == (status in DENIED):
-                        problems.append(f"{'refused' if status in DENIED else 'allowed'} against policy: {label}")
+                elif policy is not None and role != "anonymous" and policy(role, owner) == (status in DENIED):
+                    problems.append(f"{'refused' if status in DENIED else 'allowed'} against policy: {label}")
     assert sorted(set(problems)) == []
 
 
