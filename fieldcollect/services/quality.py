@@ -573,7 +573,9 @@ def qc_schedule(*, releve_ids: Sequence[int]) -> None:
 
     ids = list(releve_ids)
     if ids and settings.QC_RUN_ON_PUSH:
-        transaction.on_commit(lambda: releve_run_qc_task.delay(ids))
+        # robust: the relevés are committed; a broker outage must not fail their push (manage.py qc_catch_up
+        # queues the relevés whose QC never ran once the broker is back).
+        transaction.on_commit(lambda: releve_run_qc_task.delay(ids), robust=True)
 
 
 def qc_run_campaign_start(
