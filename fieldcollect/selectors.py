@@ -183,3 +183,17 @@ def releve_payload(releve: Any) -> dict[str, Any]:
             for event in getattr(releve, "review_comments", [])
         ],
     }  # fmt: skip
+
+
+def releve_ids_qc_pending(*, campaign_slug: str | None = None) -> list[int]:
+    """Ids of live relevés whose QC never ran on their current version (oldest first)."""
+    from django.db.models import F, Q
+
+    from fieldcollect.models import Releve
+
+    pending = Releve.objects.filter(deleted_at__isnull=True).filter(
+        Q(qc_state__isnull=True) | ~Q(qc_state__releve_version=F("version"))
+    )
+    if campaign_slug:
+        pending = pending.filter(campaign__slug=campaign_slug)
+    return list(pending.order_by("id").values_list("id", flat=True))
