@@ -7,7 +7,7 @@ e.g. every 10 minutes, or by hand after a Redis outage.
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from fieldcollect.selectors import releve_ids_qc_pending
 
@@ -24,9 +24,12 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        from fieldcollect.models import Campaign
         from fieldcollect.services.quality import releve_run_qc
         from fieldcollect.tasks import releve_run_qc_task
 
+        if options["campaign"] and not Campaign.objects.filter(slug=options["campaign"]).exists():
+            raise CommandError(f"Unknown campaign {options['campaign']!r} [unknown_campaign]")
         ids = releve_ids_qc_pending(campaign_slug=options["campaign"])
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start : start + CHUNK]
