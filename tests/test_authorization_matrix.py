@@ -41,18 +41,25 @@ def _releve_readers(role: str, owner: str) -> bool:
     return role == owner or role == "coordinator"
 
 
-def _requester_only(role: str, owner: str) -> bool:
+def _owner_only(role: str, owner: str) -> bool:
     return role == owner
 
 
 # Objects of each kind, named by the role that owns them (``people`` fixture): relevés of the two
-# botanists of the campaign, export jobs of the modeller and of the coordinator.
-OWNERS = {"releve": ["botanist", "other_botanist"], "export": ["modeller", "coordinator"]}
+# botanists of the campaign and the photos they declared, export jobs of the modeller and of the coordinator.
+OWNERS = {
+    "releve": ["botanist", "other_botanist"],
+    "photo": ["botanist", "other_botanist"],
+    "export": ["modeller", "coordinator"],
+}
 # (URL name, method) of an endpoint with an object in its URL → (kind of object, f(role, owner) -> allowed).
 OBJECT_POLICY: dict[tuple[str, str], tuple[str, Callable[[str, str], bool]]] = {
     ("releve-detail", "get"): ("releve", _releve_readers),
-    ("export-detail", "get"): ("export", _requester_only),
-    ("export-download", "get"): ("export", _requester_only),
+    # Only the observers of the relevé upload its photos or ask how much the server has.
+    ("photo-upload", "get"): ("photo", _owner_only),
+    ("photo-upload", "put"): ("photo", _owner_only),
+    ("export-detail", "get"): ("export", _owner_only),
+    ("export-download", "get"): ("export", _owner_only),
 }
 DENIED = {401, 403, 404}
 
@@ -106,7 +113,11 @@ def people(db) -> dict[str, Any]:
         campaign=CampaignFactory(slug="elsewhere-2027", name="Elsewhere 2027"), user=other_coordinator,
         role=Role.COORDINATOR,
     )  # fmt: skip
-    own, other = releve(world), releve(world)
+    photos = {"botanist": str(uuid.uuid4()), "other_botanist": str(uuid.uuid4())}
+    own, other = (
+        releve(world, photos=[{"uuid": photos[owner], "sha256": "ab" * 32, "size": 10, "content_type": "image/jpeg"}])
+        for owner in ("botanist", "other_botanist")
+    )
     assert push(token_client(botanist, "setup-1"), [own]).json()["results"][0]["result"] == "created"
     assert push(token_client(other_botanist, "setup-2"), [other]).json()["results"][0]["result"] == "created"
     exports = {
@@ -116,7 +127,8 @@ def people(db) -> dict[str, Any]:
     return {
         "users": {"botanist": botanist, "other_botanist": other_botanist, "coordinator": coordinator,
                   "other_coordinator": other_coordinator, "modeller": modeller},
-        "objects": {"releve": {"botanist": own["uuid"], "other_botanist": other["uuid"]}, "export": exports},
+        "objects": {"releve": {"botanist": own["uuid"], "other_botanist": other["uuid"]}, "photo": photos,
+                    "export": exports},
     }  # fmt: skip
 
 
