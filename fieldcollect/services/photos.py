@@ -9,8 +9,10 @@ serialised by a session-level advisory lock instead.
 """
 
 import datetime as dt
+import errno
 import hashlib
 import io
+import os
 import re
 import warnings
 import zoneinfo
@@ -92,6 +94,19 @@ def content_range_parse(header: str | None, *, content_length: int | None) -> By
             f"Content-Length {content_length} differs from the range length {byte_range.length}.",
         )
     return byte_range
+
+
+# A full disk (or quota): the upload is refused with 507 and can be resumed once there is room again.
+NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def _storage_full(received: int) -> "PhotoError":
+    return PhotoError(
+        "storage_full",
+        f"The server has no room for this photo right now; it keeps the first {received} bytes. Retry later.",
+        507,
+        received=received,
+    )
 
 
 def photo_part_path(photo: Photo) -> Path:
@@ -192,6 +207,9 @@ def photo_receive_chunk(
         status = photo_upload_status(photo=photo)
         if photo.state == Photo.State.COMPLETE or byte_range.end < status.received_bytes:
             _drain(stream, byte_range.length)
+            if photo.state != Photo.State.COMPLETE and status.received_bytes == photo.size:
+                # Every byte arrived but completing failed (storage full, lost connection): retry it.
+                return _complete(photo, photo_part_path(photo))
             return status
         if byte_range.start > status.received_bytes:
             raise PhotoError(
@@ -209,8 +227,19 @@ def photo_receive_chunk(
             )
         part = photo_part_path(photo)
         part.parent.mkdir(parents=True, exist_ok=True)
-        with open(part, "ab") as out:
-            copied = _copy(stream, out, byte_range.length)
+        try:
+            with open(part, "ab") as out:
+                copied = _copy(stream, out, byte_range.length)
+        except OSError as exc:
+            if exc.errno not in NO_SPACE:
+                raise
+            # Drop the torn end of this chunk: the part file holds exactly the bytes received before it.
+            os.truncate(part, byte_range.start)
+            Photo.objects.filter(pk=photo.pk).update(
+                received_bytes=byte_range.start,
+                state=Photo.State.PARTIAL if byte_range.start else Photo.State.DECLARED,
+            )
+            raise _storage_full(byte_range.start) from exc
         received = byte_range.start + copied
         Photo.objects.filter(pk=photo.pk).update(
             received_bytes=received, state=Photo.State.PARTIAL if received else Photo.State.DECLARED
@@ -390,8 +419,15 @@ def _blob_store(photo: Photo, part: Path, facts: ImageFacts) -> PhotoBlob:
         name = blob_storage_name(photo.sha256, photo.content_type)
         if default_storage.exists(name):  # left by an attempt that failed before its row was written
             default_storage.delete(name)
-        with open(part, "rb") as source:
-            stored = default_storage.save(name, File(source, name=name))
+        try:
+            with open(part, "rb") as source:
+                stored = default_storage.save(name, File(source, name=name))
+        except OSError as exc:
+            if exc.errno not in NO_SPACE:
+                raise
+            if default_storage.exists(name):  # the torn copy: never taken for the photo
+                default_storage.delete(name)
+            raise _storage_full(photo.size) from exc
         return PhotoBlob.objects.create(
             sha256=photo.sha256,
             size=photo.size,
