@@ -332,7 +332,10 @@ def main() -> None:
     sent = [u for t in tablets for u in t.sent_releves]
     stored = set(str(u) for u in Releve.objects.values_list("uuid", flat=True)) - set(str(u) for u in before)
     sent_photos = {u: d for t in tablets for u, d in t.sent_photos.items()}
-    photo_rows = Photo.objects.filter(uuid__in=list(sent_photos))
+    complete = dict(
+        Photo.objects.filter(uuid__in=list(sent_photos), state=Photo.State.COMPLETE).values_list("uuid", "blob__sha256")
+    )
+    intact = sum(1 for u, digest in complete.items() if sent_photos[str(u)] == digest)
     push_latency = [x for t in tablets for x in t.push_latency]
     pull_latency = [x for t in tablets for x in t.pull_latency]
     photo_latency = [x for t in tablets for x in t.photo_latency]
@@ -352,7 +355,7 @@ def main() -> None:
           f"rate={len(sent) / elapsed:.1f} relevés/s")  # fmt: skip
     if photos:
         print(f"photos sent={len(sent_photos)} uploaded ok={sum(len(t.uploaded_photos) for t in tablets)} "
-              f"photo rows={photo_rows.count()}")  # fmt: skip
+              f"complete on the server={len(complete)} with the sent sha256={intact}")  # fmt: skip
     print(line("push", push_latency))
     print(line("pull", pull_latency))
     print(line("photo PUT", photo_latency))
