@@ -20,7 +20,7 @@ from classification.services.mapping import (
     map_tile_predict,
 )
 from classification.services.training import trained_model_fit, trained_model_train, training_set_freeze
-from tests.conftest import ROOT, _worker_env
+from tests.processes import ROOT, database_url, service_env
 
 from .test_training_services import make_scene
 
@@ -121,7 +121,7 @@ def _start_extra_worker(name: str) -> subprocess.Popen:
 
     from fieldcollect.celery import app
 
-    env = _worker_env(connection.settings_dict["NAME"])
+    env = service_env(database_url=database_url(connection.settings_dict["NAME"]))
     log = open(ROOT / "var" / "log" / "test-celery-extra.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "fieldcollect", "worker", "--loglevel", "INFO", "--concurrency", "1",
