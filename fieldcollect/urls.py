@@ -15,4 +15,5 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("fieldcollect.api.urls")),
     path("api/v1/", include("classification.api.urls")),
+    path("api/v1/", include("habitats.api.urls")),
 ]

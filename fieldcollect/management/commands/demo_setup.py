@@ -52,6 +52,7 @@ class Command(BaseCommand):
                 if role is not None:
                     campaign_add_member(campaign=campaign, user=users[username], role=role)
         self.stdout.write(f"Demo campaign {campaign.slug} ({campaign.region.area / 1e6:,.0f} km²), users ready")
+        self._reference_data(data_dir)
         layers, water = self._landscape(data_dir)
         self._sampling_plan(campaign, layers, users, water)
         self._synthetic_releves(campaign)
@@ -90,6 +91,15 @@ class Command(BaseCommand):
             f"{summary['photos_uploaded']} photos ({summary['uploads_resumed']} uploads resumed), "
             f"{summary['pulled']} changes pulled{errors}"
         )
+
+    def _reference_data(self, data_dir: str) -> None:
+        # HABREF, flora, EUNIS-ESy characteristic species and the demo legend (habitats module).
+        from habitats.services.demo import reference_demo_load
+
+        reports, legend = reference_demo_load(data_dir=data_dir)
+        for report in reports:
+            self.stdout.write(report.summary())
+        self.stdout.write(f"Legend {legend} active with {legend.classes.count()} classes")
 
     def _sampling_plan(
         self, campaign: Any, layers: dict[str, Any], users: dict[str, User], water: tuple[float, ...]
