@@ -360,6 +360,8 @@ def habitat_units_import(
             "|| ' ' WHERE ref_version = %s",
             [version.get()],
         )
+        # Fresh statistics after a bulk load, so that searches use the trigram and prefix indexes.
+        run_sql("ANALYZE habitats_habitatunit", [])
     report.written = True
     return report
 

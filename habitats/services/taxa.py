@@ -98,6 +98,7 @@ def _normalize_names(version: ReferenceVersionSource, report: ImportReport) -> N
             "WHERE ref_version = %s",
             [version.get()],
         )
+        run_sql("ANALYZE habitats_taxon", [])
 
 
 @transaction.atomic
