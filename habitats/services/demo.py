@@ -73,8 +73,10 @@ DEMO_CLASSES = [
 ]  # fmt: skip
 
 
-def reference_demo_load(*, data_dir: Path | str, progress: bool = False) -> tuple[list[ImportReport], MapLegend]:
-    """Import the shared reference files and define (and activate) the demo legend; safe to re-run."""
+def reference_demo_load(
+    *, data_dir: Path | str, progress: bool = False, activate_legend: bool = True
+) -> tuple[list[ImportReport], MapLegend]:
+    """Import the shared reference files and define (and by default activate) the demo legend; safe to re-run."""
     data = Path(data_dir)
     reports = habref_import(files=HabrefFiles.from_directory(data / "habref"), progress=progress, source="demo HABREF")
     reports.append(flora_import(path=data / "taxa" / "flora_fr_taxref_cd_nom_wetland_indicator.csv", progress=progress))
@@ -89,6 +91,6 @@ def reference_demo_load(*, data_dir: Path | str, progress: bool = False) -> tupl
         description="Demo legend of the Occitanie habitat map: classes defined by EUNIS 2022 and CORINE Biotopes "
         "units of HABREF 7.0 (PVF2 units follow through crosswalks).",
         classes=DEMO_CLASSES,
-        activate=True,
+        activate=activate_legend,
     )
     return reports, legend

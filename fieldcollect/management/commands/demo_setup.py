@@ -96,10 +96,12 @@ class Command(BaseCommand):
         # HABREF, flora, EUNIS-ESy characteristic species and the demo legend (habitats module).
         from habitats.services.demo import reference_demo_load
 
-        reports, legend = reference_demo_load(data_dir=data_dir)
+        # The demo legend is defined but not activated: the SYNTHETIC landscape and sampling plan below are
+        # tuned to their built-in class list and would take the active legend's classes instead.
+        reports, legend = reference_demo_load(data_dir=data_dir, activate_legend=False)
         for report in reports:
             self.stdout.write(report.summary())
-        self.stdout.write(f"Legend {legend} active with {legend.classes.count()} classes")
+        self.stdout.write(f"Legend {legend} defined with {legend.classes.count()} classes (not activated)")
 
     def _sampling_plan(
         self, campaign: Any, layers: dict[str, Any], users: dict[str, User], water: tuple[float, ...]
