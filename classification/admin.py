@@ -25,6 +25,7 @@ from .models import (
     Stratification,
     Stratum,
     TrainedModel,
+    TrainingSample,
     TrainingSet,
 )
 from .services.sampling import sample_point_assign
@@ -143,6 +144,23 @@ def confusion_heatmap_png(confusion: list[list[int]], labels: list[str], *, cell
     out = io.BytesIO()
     img.save(out, format="PNG")
     return out.getvalue()
+
+
+@admin.register(TrainingSample)
+class TrainingSampleAdmin(admin.ModelAdmin):
+    """The live pool, read-only: it follows the validations (classification.services.pool)."""
+
+    list_display = ["releve", "legend", "feature_set", "status", "label", "dominant_share", "reason", "n_pixels"]
+    list_filter = ["status", "reason", "legend", "feature_set"]
+    search_fields = ["releve__uuid"]
+    raw_id_fields = ["releve"]
+    readonly_fields = [f.name for f in TrainingSample._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(TrainingSet)

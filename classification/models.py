@@ -486,3 +486,54 @@ class MapTile(models.Model):
 
     def __str__(self) -> str:
         return f"tile r{self.row} c{self.col} of run {self.run_id}"
+
+
+class TrainingSample(models.Model):
+    """One validated relevé in the live training pool of a (legend, feature set): its label and pixels.
+
+    Kept up to date from the validation queue (``classification.services.pool``): a validated relevé gets
+    one row, either *included* (a map class and the feature vectors of the pixels under its plot) or
+    *excluded* with a stable reason; a relevé that leaves "validated" loses its rows. All the pixels of a
+    plot live in this one row, so they are never split.
+    """
+
+    class Status(models.TextChoices):
+        INCLUDED = "included", "Included"
+        EXCLUDED = "excluded", "Excluded"
+
+    releve = models.ForeignKey("fieldcollect.Releve", on_delete=models.CASCADE, related_name="training_samples")
+    releve_version = models.PositiveIntegerField()
+    legend = models.ForeignKey("habitats.MapLegend", on_delete=models.CASCADE, related_name="training_samples")
+    feature_set = models.ForeignKey(FeatureSet, on_delete=models.CASCADE, related_name="training_samples")
+    status = models.CharField(max_length=10, choices=Status.choices)
+    label = models.PositiveIntegerField(null=True, blank=True, help_text="Map class value (included samples).")
+    dominant_share = models.FloatField(
+        null=True, blank=True, help_text="Share (0–1) of the plot covered by the winning class."
+    )
+    reason = models.CharField(max_length=40, blank=True, help_text="Why the relevé is excluded (stable code).")
+    message = models.TextField(blank=True)
+    footprint = models.CharField(max_length=10, blank=True, help_text="'plot' or 'buffer': what selected the pixels.")
+    pixels = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="{'cell': [grid cell ids], 'x': [...], 'y': [...], 'values': [[one float per feature], ...]}",
+    )
+    n_pixels = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["legend", "feature_set", "releve"]
+        constraints = [
+            models.UniqueConstraint(fields=["releve", "legend", "feature_set"], name="unique_training_sample"),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(status="included", label__isnull=False)
+                    | models.Q(status="excluded") & ~models.Q(reason="")
+                ),
+                name="training_sample_label_or_reason",
+            ),
+        ]
+        indexes = [models.Index(fields=["legend", "feature_set", "status"], name="trainingsample_pool")]
+
+    def __str__(self) -> str:
+        return f"relevé {self.releve_id} → {self.label if self.label is not None else self.reason}"

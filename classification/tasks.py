@@ -47,3 +47,11 @@ def map_run_finish_task(run_id: int) -> None:
     from classification.services.mapping import map_run_finish
 
     map_run_finish(run_id=run_id)
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def training_pool_consume_task() -> None:
+    """Update the live training pool from the validation queue; replaying it changes nothing."""
+    from classification.services.pool import training_pool_consume
+
+    training_pool_consume()

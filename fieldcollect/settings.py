@@ -177,6 +177,14 @@ CELERY_TASK_ROUTES = {
 # Frugality: energy estimate = CPU-seconds × watts per busy core / 3.6e6 (kWh); threads per training fit.
 ENERGY_WATTS_PER_CORE = float(os.environ.get("ENERGY_WATTS_PER_CORE", "10"))
 TRAINING_N_JOBS = int(os.environ.get("TRAINING_N_JOBS", "1"))
+# Live training pool (classification.services.pool): which legend and feature set it follows (empty: every
+# active legend, the newest feature set), the mosaic rule's dominant share, the point buffer when a plot has
+# no area, and whether validations schedule the pool update on commit.
+TRAINING_POOL_LEGEND = os.environ.get("TRAINING_POOL_LEGEND", "")
+TRAINING_POOL_FEATURE_SET = os.environ.get("TRAINING_POOL_FEATURE_SET", "")
+TRAINING_POOL_MOSAIC_THRESHOLD = float(os.environ.get("TRAINING_POOL_MOSAIC_THRESHOLD", "0.75"))
+TRAINING_POOL_BUFFER_M = float(os.environ.get("TRAINING_POOL_BUFFER_M", "5"))
+TRAINING_POOL_LIVE = env_bool("TRAINING_POOL_LIVE", default=True)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A message taken by a worker that vanished (SIGKILL, lost machine) is handed out again after the
 # visibility timeout; it must exceed the longest task (a pool process that dies is redelivered at once).

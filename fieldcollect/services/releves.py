@@ -5,7 +5,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from fieldcollect.models import ChangeLog, Releve, ReleveRevision, ReleveStatus, User
+from fieldcollect.models import ChangeLog, Releve, ReleveRevision, ReleveStatus, TrainingPoolEvent, User
 
 # The review workflow (DESIGN.md). Pushing an edit sends a relevé back to "submitted"; un-validating
 # is allowed (it leaves the live training pool); "validated" cannot be edited from a tablet.
@@ -53,6 +53,15 @@ def releve_record_change(*, releve: Releve, kind: str = ChangeLog.Kind.RELEVE) -
     ChangeLog.objects.create(releve=releve, kind=kind)
 
 
+def _training_pool_event(*, releve: Releve, added: bool) -> None:
+    """Queue the relevé for the live training pool (classification consumes it after commit)."""
+    from classification.services.pool import training_pool_schedule
+
+    kind = TrainingPoolEvent.Kind.ADDED if added else TrainingPoolEvent.Kind.REMOVED
+    TrainingPoolEvent.objects.create(releve=releve, kind=kind, releve_version=releve.version)
+    training_pool_schedule()
+
+
 @transaction.atomic
 def releve_set_status(*, releve: Releve, to_status: str, actor: User | None, comment: str = "") -> Releve:
     """Move ``releve`` along the workflow (or raise InvalidTransition) and log the change for pull."""
@@ -62,10 +71,13 @@ def releve_set_status(*, releve: Releve, to_status: str, actor: User | None, com
         return locked
     if to_status not in ALLOWED_TRANSITIONS[locked.status]:
         raise InvalidTransition(locked.status, to_status)
+    from_status = locked.status
     locked.status = to_status
     locked.updated_at = timezone.now()
     locked.save(update_fields=["status", "updated_at"])
     releve_record_change(releve=locked, kind=ChangeLog.Kind.STATUS)
+    if ReleveStatus.VALIDATED in (from_status, to_status):
+        _training_pool_event(releve=locked, added=to_status == ReleveStatus.VALIDATED)
     releve.status, releve.updated_at = locked.status, locked.updated_at
     return locked
 
@@ -79,6 +91,8 @@ def releve_delete(*, releve: Releve, actor: User | None) -> Releve:
         locked.updated_at = locked.deleted_at
         locked.save(update_fields=["deleted_at", "updated_at"])
         releve_record_change(releve=locked, kind=ChangeLog.Kind.TOMBSTONE)
+        if locked.status == ReleveStatus.VALIDATED:
+            _training_pool_event(releve=locked, added=False)
     return locked
 
 

@@ -3,7 +3,7 @@
 Every action checks that the actor coordinates the relevé's campaign and that the relevé is still what
 the coordinator looked at (optimistic locking on its version and status), writes a ``ReviewEvent`` in
 the same transaction, and logs the change for the tablets' pull. Validation and un-validation also write
-a ``TrainingPoolEvent`` that the classification module consumes.
+a ``TrainingPoolEvent`` (in ``releve_set_status``) that the classification module consumes.
 """
 
 from __future__ import annotations
@@ -124,14 +124,7 @@ def releve_review(
         comment=comment,
         releve_version=releve.version,
     )
-    if to_status == ReleveStatus.VALIDATED:
-        TrainingPoolEvent.objects.create(
-            releve=releve, kind=TrainingPoolEvent.Kind.ADDED, releve_version=releve.version
-        )
-    elif from_status == ReleveStatus.VALIDATED:
-        TrainingPoolEvent.objects.create(
-            releve=releve, kind=TrainingPoolEvent.Kind.REMOVED, releve_version=releve.version
-        )
+    # releve_set_status wrote the TrainingPoolEvent when the relevé entered or left "validated".
     return event
 
 
