@@ -19,10 +19,12 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
 from classification.models import ExportJob
+from classification.services.sampling import sample_point_assign
 from fieldcollect.models import Role
 from tests.conftest import make_user, token_client
 from tests.factories import CampaignFactory, CampaignMemberFactory
 from tests.sync_helpers import make_world, push, releve
+from tests.test_sync_pull_sample_points import make_plan
 
 ROLES = ["anonymous", "botanist", "other_botanist", "coordinator", "other_coordinator", "modeller"]
 METHODS = ["get", "post", "put", "patch", "delete"]
@@ -51,6 +53,7 @@ OWNERS = {
     "releve": ["botanist", "other_botanist"],
     "photo": ["botanist", "other_botanist"],
     "export": ["modeller", "coordinator"],
+    "sample_point": ["botanist", "other_botanist"],
 }
 # (URL name, method) of an endpoint with an object in its URL → (kind of object, f(role, owner) -> allowed).
 OBJECT_POLICY: dict[tuple[str, str], tuple[str, Callable[[str, str], bool]]] = {
@@ -60,6 +63,8 @@ OBJECT_POLICY: dict[tuple[str, str], tuple[str, Callable[[str, str], bool]]] = {
     ("photo-upload", "put"): ("photo", _owner_only),
     ("export-detail", "get"): ("export", _owner_only),
     ("export-download", "get"): ("export", _owner_only),
+    # The botanist a point is assigned to and the campaign's coordinators report its visit.
+    ("sample-point-report", "post"): ("sample_point", _releve_readers),
 }
 DENIED = {401, 403, 404}
 
@@ -124,11 +129,16 @@ def people(db) -> dict[str, Any]:
         user.username: str(ExportJob.objects.create(uuid=uuid.uuid4(), requested_by=user, format="csv").uuid)
         for user in (modeller, coordinator)
     }
+    plan = make_plan(world, coordinator, size=2)
+    points = list(plan.points.order_by("number"))
+    sample_point_assign(actor=coordinator, points=[points[0].pk], assignee=botanist)
+    sample_point_assign(actor=coordinator, points=[points[1].pk], assignee=other_botanist)
     return {
         "users": {"botanist": botanist, "other_botanist": other_botanist, "coordinator": coordinator,
                   "other_coordinator": other_coordinator, "modeller": modeller},
         "objects": {"releve": {"botanist": own["uuid"], "other_botanist": other["uuid"]}, "photo": photos,
-                    "export": exports},
+                    "export": exports,
+                    "sample_point": {"botanist": str(points[0].pk), "other_botanist": str(points[1].pk)}},
     }  # fmt: skip
 
 

@@ -497,6 +497,42 @@ def sample_point_report(
     return point
 
 
+def sample_points_visit_from_releves(*, user: User, releves: Iterable[tuple[int, str, uuid.UUID, dt.datetime]]) -> int:
+    """Mark as visited the points that relevés pushed from a tablet name in ``sample_point``.
+
+    ``releves`` holds (campaign id, sample point reference, relevé UUID, observed at). Only a pending point
+    of a plan of that campaign, assigned to ``user``, is marked; anything else (unknown reference, a point
+    of another botanist or already reported) is left for QC's distance-to-point rule and the coordinator,
+    and never refuses the relevé. Returns the number of points marked.
+    """
+    wanted: dict[int, tuple[int, uuid.UUID, dt.datetime]] = {}
+    for campaign_id, ref, releve_uuid, observed_at in releves:
+        ref = (ref or "").strip()
+        if ref.isdigit() and int(ref) not in wanted:
+            wanted[int(ref)] = (campaign_id, releve_uuid, observed_at)
+    if not wanted:
+        return 0
+    points = list(
+        SamplePoint.objects.select_for_update()
+        .filter(pk__in=wanted, assignee=user, state=VisitState.PENDING)
+        .select_related("plan")
+        .order_by("pk")
+    )
+    marked = [point for point in points if point.plan.campaign_id == wanted[point.pk][0]]
+    now = timezone.now()
+    for point in marked:
+        _, point.releve_uuid, point.visited_at = wanted[point.pk]
+        point.state = VisitState.VISITED
+        point.reason = ""
+        point.updated_at = now
+    SamplePoint.objects.bulk_update(marked, ["state", "reason", "releve_uuid", "visited_at", "updated_at"])
+    SamplePointEvent.objects.bulk_create(
+        SamplePointEvent(point=point, actor=user, action=SamplePointEvent.Action.REPORTED, state=VisitState.VISITED)
+        for point in marked
+    )
+    return len(marked)
+
+
 # --- Exports ------------------------------------------------------------------------------------------
 
 EXPORT_FIELDS = ["number", "stratum", "stratum_label", "inclusion_probability", "batch", "assignee", "state", "reason"]

@@ -511,6 +511,17 @@ def _push_pending(
     # Automatic QC of the accepted relevés, by a Celery task once this transaction commits.
     accepted = [uuids[i] for i in pending if results[i]["result"] in ("created", "updated")]
     qc_schedule(releve_ids=[releves[u].pk for u in accepted if u is not None and u in releves])
+    # A relevé made at an assigned sample point marks the point visited (same transaction).
+    from classification.services.sampling import sample_points_visit_from_releves
+
+    sample_points_visit_from_releves(
+        user=ctx.user,
+        releves=[
+            (r.campaign_id, r.sample_point_ref, r.uuid, r.observed_at)
+            for u in accepted
+            if u is not None and (r := releves.get(u)) is not None and r.sample_point_ref
+        ],
+    )
 
 
 # --- pull -------------------------------------------------------------------------------------------
