@@ -14,6 +14,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
 from .models import (
+    ExportJob,
     Feature,
     FeatureSet,
     MapRun,
@@ -112,6 +113,23 @@ class SamplePointEventAdmin(admin.ModelAdmin):
     list_display = ["point", "action", "actor", "from_user", "to_user", "state", "at"]
     list_filter = ["action"]
     readonly_fields = ["point", "actor", "action", "from_user", "to_user", "state", "reason", "at"]
+
+
+@admin.register(ExportJob)
+class ExportJobAdmin(admin.ModelAdmin):
+    """Export jobs requested through the API, read-only: their state (a JobStatus), file and errors."""
+
+    list_display = ["uuid", "subject", "format", "state", "requested_by", "size", "created_at", "finished_at"]
+    list_filter = ["state", "subject", "format"]
+    list_select_related = ["requested_by"]
+    search_fields = ["uuid", "requested_by__username"]
+    readonly_fields = [f.name for f in ExportJob._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # requested through the export API (checked selection, permission, Celery job)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 # --- Training sets, trained models and map runs ------------------------------------------------------

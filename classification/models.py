@@ -303,6 +303,15 @@ class SamplePointEvent(models.Model):
         return f"{self.point}: {self.action}"
 
 
+class JobStatus(models.TextChoices):
+    """The life of a background job (exports, model training, map runs): queued → running → succeeded | failed."""
+
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
 class ExportJob(models.Model):
     """One export requested through the API: its parameters, its state and the file it produced.
 
@@ -316,12 +325,6 @@ class ExportJob(models.Model):
         DWCA = "dwca", "Darwin Core Archive"
         PHOTOS = "photos", "Photos (zip)"
 
-    class State(models.TextChoices):
-        PENDING = "pending", "Pending"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-
     class Subject(models.TextChoices):
         RELEVES = "releves", "Relevés"
 
@@ -330,7 +333,7 @@ class ExportJob(models.Model):
     subject = models.CharField(max_length=20, choices=Subject.choices, default=Subject.RELEVES)
     format = models.CharField(max_length=10, choices=Format.choices)
     parameters = models.JSONField(default=dict, help_text="The checked selection (campaigns, statuses, dates, CRS…).")
-    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    state = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
     file = models.FileField(upload_to="exports/", max_length=300, blank=True)
     size = models.PositiveBigIntegerField(null=True, blank=True)
     row_counts = models.JSONField(default=dict, blank=True)
@@ -346,13 +349,6 @@ class ExportJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_format_display()} export {self.uuid} ({self.state})"
-
-
-class JobStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
 
 
 class TrainingSet(models.Model):

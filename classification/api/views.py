@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from classification.exports.errors import ExportError
 from classification.exports.releves import releve_selection_parse
 from classification.exports.services import FILE_NAMES, export_job_create, export_may_request
-from classification.models import ExportJob
+from classification.models import ExportJob, JobStatus
 from fieldcollect.api.errors import ApiError
 from fieldcollect.models import User
 
@@ -34,7 +34,7 @@ def _api_error(exc: ExportError) -> ApiError:
 
 
 def job_payload(job: ExportJob, request: Request) -> dict[str, Any]:
-    done = job.state == ExportJob.State.SUCCEEDED
+    done = job.state == JobStatus.SUCCEEDED
     return {
         "id": str(job.uuid),
         "format": job.format,
@@ -129,6 +129,6 @@ class ExportDownloadView(APIView):
     )
     def get(self, request: Request, uuid: str) -> FileResponse:
         job = _own_job(request, uuid)
-        if job.state != ExportJob.State.SUCCEEDED or not job.file:
+        if job.state != JobStatus.SUCCEEDED or not job.file:
             raise ApiError(code="not_ready", message=f"The export is {job.state}.", status_code=409)
         return FileResponse(job.file.open("rb"), as_attachment=True, filename=FILE_NAMES[job.format])

@@ -14,7 +14,7 @@ from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.utils import timezone
 
-from classification.models import ExportJob
+from classification.models import ExportJob, JobStatus
 from fieldcollect.models import CampaignMember, Role, User
 
 from . import dwca
@@ -164,7 +164,7 @@ def export_permission_check(*, user: User, selection: ReleveSelection) -> None:
 
 
 def export_job_create(*, user: User, fmt: str, selection: ReleveSelection) -> ExportJob:
-    """Check the request, store a pending job and queue its task once the row is committed."""
+    """Check the request, store a queued job and queue its task once the row is committed."""
     fmt = export_format_parse(fmt)
     export_permission_check(user=user, selection=selection)
     if not releve_export_queryset(selection).exists():
@@ -195,9 +195,9 @@ def export_job_run(*, job_id: int) -> ExportJob:
     with transaction.atomic():
         # Lock the row: a redelivered task must not run the same job twice at once.
         job = ExportJob.objects.select_for_update().get(pk=job_id)
-        if job.state == ExportJob.State.SUCCEEDED:
+        if job.state == JobStatus.SUCCEEDED:
             return job
-        job.state, job.started_at = ExportJob.State.RUNNING, timezone.now()
+        job.state, job.started_at = JobStatus.RUNNING, timezone.now()
         job.error_code = job.error_message = ""
         job.save(update_fields=["state", "started_at", "error_code", "error_message"])
     selection = selection_from_parameters(job.parameters)
@@ -212,12 +212,12 @@ def export_job_run(*, job_id: int) -> ExportJob:
             job.file.name = name
             job.size = path.stat().st_size
     except ExportError as exc:
-        job.state, job.error_code, job.error_message = ExportJob.State.FAILED, exc.code, exc.message
+        job.state, job.error_code, job.error_message = JobStatus.FAILED, exc.code, exc.message
     except Exception as exc:
         logger.exception("export job %s failed", job.uuid)
-        job.state, job.error_code, job.error_message = ExportJob.State.FAILED, "export_failed", str(exc)[:2000]
+        job.state, job.error_code, job.error_message = JobStatus.FAILED, "export_failed", str(exc)[:2000]
     else:
-        job.state, job.row_counts = ExportJob.State.SUCCEEDED, counts
+        job.state, job.row_counts = JobStatus.SUCCEEDED, counts
     job.finished_at = timezone.now()
     job.save(update_fields=["state", "file", "size", "row_counts", "error_code", "error_message", "finished_at"])
     return job

@@ -20,7 +20,7 @@ import pytest
 from django.db import connection
 
 from classification.exports.releves import ReleveSelection
-from classification.models import ExportJob
+from classification.models import ExportJob, JobStatus
 from classification.tasks import export_job_run_task
 from fieldcollect.celery import app
 from fieldcollect.models import Role
@@ -86,7 +86,7 @@ def test_worker_killed_mid_task_the_task_is_redelivered_and_completes(botanist, 
             worker = CeleryWorker(env, queues=[queue], concurrency=1, name="celery-kill-2").start()
 
         # then the task is delivered again and completes
-        wait_for(lambda: ExportJob.objects.get(pk=job.pk).state == ExportJob.State.SUCCEEDED, timeout=120,
+        wait_for(lambda: ExportJob.objects.get(pk=job.pk).state == JobStatus.SUCCEEDED, timeout=120,
                  what="the export job done", interval=0.5)  # fmt: skip
     finally:
         release.set()

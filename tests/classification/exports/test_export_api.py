@@ -7,7 +7,7 @@ import pyogrio
 import pytest
 from django.core.files.storage import default_storage
 
-from classification.models import ExportJob
+from classification.models import ExportJob, JobStatus
 from fieldcollect.models import Role
 from tests.conftest import make_user, token_client
 from tests.factories import CampaignFactory, CampaignMemberFactory
@@ -82,10 +82,10 @@ def test_modeller_export_runs_as_a_job_and_downloads(celery_worker, modeller, tm
     answer = client.post(URL, {"format": "gpkg", "campaign": "occitanie-2027", "crs": 4326}, format="json")
     assert answer.status_code == 202
     job = answer.json()
-    assert (job["state"], job["download_url"], job["parameters"]["crs"]) == ("pending", None, 4326)
+    assert (job["state"], job["download_url"], job["parameters"]["crs"]) == ("queued", None, 4326)
     # then the worker produces it
     deadline = time.monotonic() + 60
-    while job["state"] in ("pending", "running") and time.monotonic() < deadline:
+    while job["state"] in ("queued", "running") and time.monotonic() < deadline:
         time.sleep(0.3)
         job = client.get(job["status_url"]).json()
     assert job["state"] == "succeeded", job
@@ -103,3 +103,18 @@ def test_modeller_export_runs_as_a_job_and_downloads(celery_worker, modeller, tm
     default_storage.delete(stored.file.name)
     for blob in {p.blob for p in world.main.photos.all() if p.blob}:
         default_storage.delete(blob.file.name)
+
+
+def test_admin_lists_export_jobs_by_job_status(world, modeller, admin_client):
+    # given a queued and a failed export
+    queued = ExportJob.objects.create(uuid="0b1b3f0e-1a2b-4c3d-8e9f-0a1b2c3d4e5f", requested_by=modeller, format="csv")
+    ExportJob.objects.create(
+        uuid="1c1b3f0e-1a2b-4c3d-8e9f-0a1b2c3d4e5f", requested_by=modeller, format="gpkg", state=JobStatus.FAILED
+    )
+    # when an administrator filters the export list on "queued"
+    page = admin_client.get("/admin/classification/exportjob/", {"state__exact": "queued"})
+    # then only the queued job is listed, and its page is read-only
+    assert page.status_code == 200
+    assert str(queued.uuid) in page.content.decode() and "1c1b3f0e" not in page.content.decode()
+    detail = admin_client.get(f"/admin/classification/exportjob/{queued.pk}/change/")
+    assert detail.status_code == 200 and 'name="_save"' not in detail.content.decode()
