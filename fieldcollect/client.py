@@ -270,6 +270,18 @@ class ReferencePool:
     locations: list[tuple[float, float]] = field(default_factory=list)
 
 
+@dataclass
+class Site:
+    """A plot the botanist goes to: a sample point of the plan, with what is actually found there."""
+
+    lon: float
+    lat: float
+    habitats: list[tuple[int, int]]  # (cd_hab, cover %) as the botanist records them
+    sample_point: str | None = None
+    altitude_m: int | None = None
+    taxa: list[tuple[int, str]] = field(default_factory=list)  # species seen there, before the common ones
+
+
 def build_releve(
     pool: ReferencePool,
     *,
@@ -279,10 +291,13 @@ def build_releve(
     n_photos: int = 0,
     notes: str = "",
     photo_size: tuple[int, int] = (640, 480),
+    site: Site | None = None,
 ) -> tuple[dict[str, Any], list[PhotoFile]]:
     """A realistic relevé payload (mosaic of habitats, species in layers with Braun-Blanquet codes) and its
-    photos (JPEGs whose EXIF matches the plot's time and position)."""
-    if pool.locations:
+    photos (JPEGs whose EXIF matches the plot's time and position); at ``site`` when given."""
+    if site is not None:
+        lon, lat = site.lon, site.lat
+    elif pool.locations:
         lon, lat = rng.choice(pool.locations)
     else:
         lon, lat = rng.uniform(pool.bbox[0], pool.bbox[2]), rng.uniform(pool.bbox[1], pool.bbox[3])
@@ -290,11 +305,17 @@ def build_releve(
     day = first + dt.timedelta(days=rng.randint(0, max(0, (last - first).days)))
     paris = dt.timezone(dt.timedelta(hours=2))
     observed_at = dt.datetime.combine(day, dt.time(rng.randint(8, 17), rng.randint(0, 59)), tzinfo=paris)
-    habitats = rng.sample(pool.habitats, k=min(n_habitats, len(pool.habitats)))
-    shares = [60, 40] if len(habitats) == 2 else [round(100 / len(habitats))] * len(habitats)
+    if site is not None:
+        habitats, shares = [h for h, _ in site.habitats], [share for _, share in site.habitats]
+    else:
+        habitats = rng.sample(pool.habitats, k=min(n_habitats, len(pool.habitats)))
+        shares = [60, 40] if len(habitats) == 2 else [round(100 / len(habitats))] * len(habitats)
     layers_used = ["herb"] + (["shrub"] if rng.random() < 0.6 else []) + (["tree"] if rng.random() < 0.4 else [])
     species = []
-    for cd_nom, name in rng.sample(pool.taxa, k=min(n_species, len(pool.taxa))):
+    seen = list(site.taxa[:n_species]) if site is not None else []
+    names = {cd_nom for cd_nom, _ in seen}
+    others = [taxon for taxon in pool.taxa if taxon[0] not in names]
+    for cd_nom, name in seen + rng.sample(others, k=min(n_species - len(seen), len(others))):
         species.append(
             {
                 "cd_nom": cd_nom,
@@ -321,7 +342,7 @@ def build_releve(
         "plot": None,
         "gnss_accuracy_m": round(rng.uniform(2, 8), 1),
         "plot_area_m2": rng.choice([16, 25, 50, 100, 200]),
-        "altitude_m": rng.randint(0, 1800),
+        "altitude_m": site.altitude_m if site and site.altitude_m is not None else rng.randint(0, 1800),
         "slope_deg": rng.randint(0, 30),
         "aspect": rng.choice(ASPECTS),
         "layers": {name: {"cover_pct": rng.randint(5, 90)} for name in layers_used},
@@ -331,7 +352,7 @@ def build_releve(
         ],
         "species": species,
         "notes": notes,
-        "sample_point": None,
+        "sample_point": site.sample_point if site else None,
         "photos": [photo.manifest() for photo in photos],
     }
     return payload, photos

@@ -83,8 +83,8 @@ def test_campaign_ending_before_it_starts_is_refused(shared_data):
 def test_demo_setup_is_idempotent_and_creates_role_users(shared_data):
     from fieldcollect.models import User
 
-    call_command("demo_setup", data_dir=str(shared_data))
-    call_command("demo_setup", data_dir=str(shared_data))
+    call_command("demo_setup", data_dir=str(shared_data), no_model=True)
+    call_command("demo_setup", data_dir=str(shared_data), no_model=True)
     assert Campaign.objects.filter(slug="occitanie-2026").count() == 1
     coordinator = User.objects.get(username="coordinator")
     assert coordinator.has_role("coordinator") and coordinator.is_staff

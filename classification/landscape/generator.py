@@ -29,7 +29,6 @@ from rasterio.features import rasterize
 from rasterio.warp import transform_geom
 from rasterio.windows import Window
 from scipy import ndimage
-from scipy.special import ndtri
 
 from classification.rasters.features import slope_aspect
 
@@ -100,7 +99,7 @@ class _Noise:
         weights = np.array([scale for scale, _ in self.layers], dtype=np.float64)
         self.weights = weights / weights.sum()  # larger features weigh more (a 1/f spectrum)
 
-    def __call__(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def __call__(self, x: np.ndarray, y: np.ndarray, *, clip: bool = True) -> np.ndarray:
         out = np.zeros(x.shape, dtype=np.float32)
         for weight, (scale, lattice) in zip(self.weights, self.layers, strict=True):
             fx = (x - self.x0) / scale
@@ -116,7 +115,8 @@ class _Noise:
             bottom = lattice[iy + 1, ix] * (1 - tx) + lattice[iy + 1, ix + 1] * tx
             out += np.float32(weight) * (top * (1 - ty) + bottom * ty)
         # Sums of uniform lattices concentrate around 0.5: stretch back to a usable 0–1 spread.
-        return np.clip((out - 0.5) * 2.2 + 0.5, 0, 1)
+        stretched = (out - 0.5) * 2.2 + 0.5
+        return np.clip(stretched, 0, 1) if clip else stretched
 
 
 def _smoothstep(a: float, b: float, x: np.ndarray) -> np.ndarray:
@@ -171,12 +171,25 @@ class _Landscape:
         self.patches2 = _Noise(s, 7, ext, (4_000, 900, 250))
         self.lagoons = _Noise(s, 8, ext, (3_000, 1_000))
         self.clouds = [_Noise(s, 100 + i, ext, (6_000, 2_000, 600)) for i in range(len(spec.dates))]
+        self.cloud_thresholds = [self._cloud_threshold(noise) for noise in self.clouds]
         classes = spec.classes
         self.values = np.array([c.value for c in classes], dtype=np.uint16)
         self.niche = np.array([[*c.altitude, *c.moisture, *c.disturbance] for c in classes], dtype=np.float32)
         weights_rng = np.random.default_rng([s, 50])
         self.patch_weights = weights_rng.normal(0, 1.2, size=(len(classes), 2)).astype(np.float32)
         self.spectra = self._spectra(weights_rng)
+
+    def _cloud_threshold(self, noise: _Noise) -> float:
+        """The noise level above which a pixel is cloudy, so that ``cloud_cover`` of the window is: the
+        quantile of the noise over a regular grid of the window (the noise is smooth, a coarse grid is enough)."""
+        if self.spec.cloud_cover <= 0:
+            return 2.0
+        b = self.spec.bounds
+        n = 256
+        xs = np.linspace(b[0], b[2], n, dtype=np.float64)
+        ys = np.linspace(b[1], b[3], n, dtype=np.float64)
+        gx, gy = np.meshgrid(xs, ys)
+        return float(np.quantile(noise(gx, gy, clip=False), 1 - self.spec.cloud_cover))
 
     def _spectra(self, rng: np.random.Generator) -> np.ndarray:
         """Reflectance per date, class and band, from endmember shares, phenology and a class signature."""
@@ -268,8 +281,7 @@ class _Landscape:
         noise = rng.normal(0, 0.008, size=base.shape).astype(np.float32)
         refl = base * (within * illumination)[..., None] + noise
         dn = np.clip(np.rint(refl * 10_000), 1, 65_535).astype(np.uint16)
-        threshold = 0.5 + 0.2 * float(ndtri(1 - self.spec.cloud_cover)) if self.spec.cloud_cover > 0 else 2.0
-        cloudy = self.clouds[t](f["x"], f["y"]) > threshold
+        cloudy = self.clouds[t](f["x"], f["y"], clip=False) > self.cloud_thresholds[t]
         dn[cloudy] = 0
         return np.moveaxis(dn, -1, 0)
 

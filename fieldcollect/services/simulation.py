@@ -11,7 +11,7 @@ import random
 import statistics
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +20,7 @@ from django.db import connections
 from django.db.models import F
 from django.utils import timezone
 
-from fieldcollect.client import ReferencePool, TabletClient, Transport, batches, build_releve
+from fieldcollect.client import ReferencePool, Site, TabletClient, Transport, batches, build_releve
 from fieldcollect.models import Campaign, CampaignMember, Role, User
 from fieldcollect.services.accounts import device_token_issue
 from habitats.models import CharacteristicSpecies, HabitatUnit, LegendRule, Taxon
@@ -143,10 +143,15 @@ def _play_tablet(
     seed: int,
     species: int,
     habitats: int,
+    sites: Sequence[Site] = (),
 ) -> None:
     rng = random.Random(seed)  # noqa: S311 - reproducible synthetic data
-    built = [build_releve(pool, rng=rng, n_species=species, n_habitats=habitats, n_photos=photos_per_releve,
-                          notes=notes) for _ in range(releves)]  # fmt: skip
+    if sites:
+        built = [build_releve(pool, rng=rng, n_species=species, n_photos=photos_per_releve, notes=notes, site=site)
+                 for site in sites]  # fmt: skip
+    else:
+        built = [build_releve(pool, rng=rng, n_species=species, n_habitats=habitats, n_photos=photos_per_releve,
+                              notes=notes) for _ in range(releves)]  # fmt: skip
     uploads = 0
     for batch in batches(built, batch_size):
         payloads = [payload for payload, _ in batch]
@@ -228,3 +233,38 @@ def tablets_simulate(
         for index in range(tablets):
             run(index)
     return SimulationReport([report for _, report in clients], time.perf_counter() - started)
+
+
+def sites_visit_simulate(
+    *,
+    campaign: Campaign,
+    transport_factory: Callable[[], Transport],
+    sites: Mapping[str, Sequence[Site]],
+    batch_size: int = 50,
+    photos_per_releve: int = 1,
+    notes: str = "SYNTHETIC relevé made by the tablet simulator.",
+    seed: int = 0,
+    species: int = 20,
+) -> SimulationReport:
+    """Each botanist (by username) visits their sites with their own tablet: one relevé per site, pushed in
+    batches with its photos, then a pull. Sites carry the habitats found and the sample point visited."""
+    users = {u.username: u for u in User.objects.filter(username__in=list(sites), is_active=True)}
+    unknown = sorted(set(sites) - set(users))
+    if unknown:
+        raise SimulationError(f"Unknown botanists: {', '.join(unknown)}.")
+    pool = simulation_reference_pool(campaign=campaign, seed=seed, n_locations=1)
+    reports = []
+    started = time.perf_counter()
+    for index, username in enumerate(sorted(sites)):
+        device_id = f"simulated-tablet-{username}"
+        _, key = device_token_issue(user=users[username], device_id=device_id)
+        client = TabletClient(transport=transport_factory(), device_id=device_id, token=key)
+        report = TabletReport(device_id=device_id, username=username)
+        try:
+            _play_tablet(client, report, pool, releves=len(sites[username]), batch_size=batch_size,
+                         photos_per_releve=photos_per_releve, interrupt_every=0, notes=notes,
+                         seed=seed * 1000 + index, species=species, habitats=1, sites=sites[username])  # fmt: skip
+        except Exception as exc:  # reported per tablet; the others carry on
+            report.error = f"{type(exc).__name__}: {exc}"
+        reports.append(report)
+    return SimulationReport(reports, time.perf_counter() - started)

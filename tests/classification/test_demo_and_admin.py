@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def demo(shared_data):
-    call_command("demo_setup", data_dir=str(shared_data), stdout=io.StringIO())
+    call_command("demo_setup", data_dir=str(shared_data), no_model=True, stdout=io.StringIO())
     return SamplingPlan.objects.get(name=f"Demo plan {DEMO_YEAR}")
 
 

@@ -81,7 +81,21 @@ def test_relief_habitats_and_spectra_are_plausible(tmp_path, region):
     clear = nir > 0
     assert nir[(habitat == 23) & clear].mean() < 500 < nir[(habitat == 15) & clear].mean()
     cloudy = (~clear & ~outside).mean()
-    assert 0.0 < cloudy < 0.3
+    assert cloudy < 0.3  # (the cloud cover itself: test_the_cloud_cover_asked_for_is_the_cloud_cover_written)
+
+
+@pytest.mark.parametrize("cloud_cover", [0.02, 0.25])
+def test_the_cloud_cover_asked_for_is_the_cloud_cover_written(tmp_path, region, cloud_cover):
+    # given an inland window (all inside the region) and a cloud cover
+    spec = LandscapeSpec(xmin=540_000, ymax=6_300_000, width=300, height=300, resolution=100, seed=5, block=128,
+                         cloud_cover=cloud_cover)  # fmt: skip
+    # when the landscape is generated
+    landscape_generate(spec, region=region, out_dir=tmp_path)
+    # then each date's share of cloudy (nodata) pixels is the one asked for, give or take a point
+    for date in spec.dates:
+        with rasterio.open(tmp_path / f"s2_{date.replace('-', '')}.tif") as dataset:
+            cloudy = (dataset.read(7) == 0).mean()
+        assert abs(cloudy - cloud_cover) < 0.01, (date, cloudy)
 
 
 def test_legend_classes_take_builtin_niches():

@@ -19,6 +19,10 @@ DEMO_PASSWORD = "demo-password-2027"  # noqa: S105 - printed by `make demo`; dem
 DEMO_CAMPAIGN = "occitanie-2026"
 DEMO_YEAR = 2026
 DEMO_RELEVE_NOTES = "SYNTHETIC demo relevé (tablet simulator)."
+DEMO_FIELD_NOTES = "SYNTHETIC demo relevé at a sample point (habitat of the synthetic true map)."
+DEMO_FEATURE_SET = "Demo Sentinel-2 + DEM (SYNTHETIC)"
+DEMO_TRAINING_SET = f"Demo training set {DEMO_YEAR} (SYNTHETIC)"
+DEMO_MAP = f"Demo habitat map {DEMO_YEAR} (SYNTHETIC)"
 DEMO_USERS = [
     ("admin", None, "Ada", "Admin"),
     ("coordinator", Role.COORDINATOR, "Claire", "Coordinatrice"),
@@ -33,6 +37,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--data-dir", default=str(settings.SHARED_DATA_DIR))
+        parser.add_argument(
+            "--no-model",
+            action="store_true",
+            help="Stop after the field season: no training set, model or map (these need a Celery worker).",
+        )
+        parser.add_argument("--timeout", type=float, default=900.0, help="Seconds to wait for each Celery job.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         data_dir = options["data_dir"]
@@ -52,12 +62,166 @@ class Command(BaseCommand):
                 if role is not None:
                     campaign_add_member(campaign=campaign, user=users[username], role=role)
         self.stdout.write(f"Demo campaign {campaign.slug} ({campaign.region.area / 1e6:,.0f} km²), users ready")
-        self._reference_data(data_dir)
+        legend = self._reference_data(data_dir)
         layers, water = self._landscape(data_dir)
-        self._sampling_plan(campaign, layers, users, water)
+        # The feature set exists before any validation, so that validated relevés enter the training pool.
+        feature_set = self._feature_set(layers)
+        plan = self._sampling_plan(campaign, layers, users, water)
         self._synthetic_releves(campaign)
-        # Last: QC of whatever relevés the steps above (or earlier runs) put in the campaign.
+        field_ids = self._field_season(campaign, plan, layers, legend)
+        # QC of whatever relevés the steps above (or earlier runs) put in the campaign.
         self._quality_control(campaign)
+        self._validate(field_ids, users["coordinator"])
+        if options["no_model"]:
+            return
+        self._model_and_map(legend, feature_set, users["modeller"], timeout=options["timeout"])
+
+    def _feature_set(self, layers: dict[str, Any]) -> Any:
+        from classification.services.demo import demo_feature_set
+
+        feature_set = demo_feature_set(name=DEMO_FEATURE_SET, layers=layers, resolution=30.0)
+        self.stdout.write(f"Feature set {feature_set.name}: {feature_set.features.count()} features at 30 m")
+        return feature_set
+
+    def _field_season(self, campaign: Any, plan: Any, layers: dict[str, Any], legend: Any) -> list[int]:
+        """The demo botanists visit their plan points: SYNTHETIC relevés of what the true map has there."""
+        from classification.services.demo import demo_field_sites, demo_pending_points
+        from fieldcollect.client import InProcessTransport
+        from fieldcollect.models import Releve
+        from fieldcollect.services.simulation import sites_visit_simulate
+
+        done = Releve.objects.filter(campaign=campaign, notes=DEMO_FIELD_NOTES)
+        if not done.exists():
+            sites = demo_field_sites(
+                points=demo_pending_points(plan.pk),
+                truth=layers["demo-habitat"],
+                dem=layers["demo-dem"],
+                legend=legend,
+                seed=DEMO_YEAR,
+            )
+            report = sites_visit_simulate(
+                campaign=campaign,
+                transport_factory=InProcessTransport,
+                sites=sites,
+                photos_per_releve=1,
+                notes=DEMO_FIELD_NOTES,
+                seed=DEMO_YEAR + 1,
+            )
+            summary = report.summary()
+            errors = f"; errors: {'; '.join(summary['errors'])}" if summary["errors"] else ""
+            visited = plan.points.filter(state="visited").count()
+            self.stdout.write(
+                f"Field season at the plan's points: {summary['results']} SYNTHETIC relevés, "
+                f"{summary['photos_uploaded']} photos, {visited} of {plan.points.count()} points visited{errors}"
+            )
+        return list(done.values_list("id", flat=True))
+
+    def _validate(self, releve_ids: list[int], coordinator: User) -> None:
+        """The coordinator validates the field-season relevés QC did not block; they enter the training pool."""
+        from classification.services.pool import training_pool_update
+        from fieldcollect.models import Releve, ReleveStatus
+        from fieldcollect.services.review import releve_review_bulk
+
+        todo = list(
+            Releve.objects.filter(pk__in=releve_ids, status__in=[ReleveStatus.QC_PASSED, ReleveStatus.QC_FLAGGED])
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        outcome = releve_review_bulk(releve_ids=todo, actor=coordinator, action="validate")
+        # The pool follows validation through a Celery task; done here too (idempotent) so the demo's
+        # training set does not depend on the worker's timing.
+        pool = training_pool_update(releve_ids=releve_ids)
+        blocked = len(outcome.refused)
+        validated = Releve.objects.filter(pk__in=releve_ids, status=ReleveStatus.VALIDATED).count()
+        self.stdout.write(
+            f"Review: {validated} field relevés validated by the coordinator"
+            f"{f', {blocked} left with QC errors to look at' if blocked else ''}; training pool: "
+            f"{pool.included} samples included, {pool.excluded} excluded {pool.reasons or ''}".rstrip()
+        )
+
+    def _model_and_map(self, legend: Any, feature_set: Any, modeller: User, *, timeout: float) -> None:
+        """Freeze the pool, train a random forest and map the landscape, on the Celery workers."""
+        from pathlib import Path
+
+        from classification.models import JobStatus, MapRun, RasterLayer, TrainedModel, TrainingSet
+        from classification.services.demo import DemoError, wait_for
+        from classification.services.mapping import map_run_progress, map_run_start
+        from classification.services.pool import PoolError, training_pool_freeze
+        from classification.services.training import trained_model_train
+        from fieldcollect.celery import app
+
+        if not app.control.inspect(timeout=2.0).ping():
+            self.stdout.write("No Celery worker answers: training and the map are skipped (start one, re-run).")
+            return
+        training_set = TrainingSet.objects.filter(name=DEMO_TRAINING_SET).first()
+        if training_set is None:
+            try:
+                training_set = training_pool_freeze(
+                    actor=modeller, name=DEMO_TRAINING_SET, legend=legend, feature_set=feature_set, seed=DEMO_YEAR
+                )
+            except PoolError as exc:
+                self.stdout.write(f"No demo training set: {exc}")
+                return
+        self.stdout.write(
+            f"Training set {training_set.name}: {training_set.n_plots} plots, {training_set.n_samples} pixels, "
+            f"{len(training_set.class_counts)} classes, hash {training_set.content_hash[:12]}"
+        )
+        finished = (JobStatus.SUCCEEDED, JobStatus.FAILED)
+        model = TrainedModel.objects.filter(training_set=training_set).order_by("-pk").first()
+        if model is None or model.status == JobStatus.FAILED:
+            model = trained_model_train(
+                actor=modeller, training_set=training_set, params={"n_estimators": 100}, n_folds=5, seed=DEMO_YEAR
+            )
+        try:
+            model = wait_for(
+                lambda: TrainedModel.objects.get(pk=model.pk),
+                lambda m: m.status in finished,
+                timeout_s=timeout,
+                what=f"Training of model {model.pk}",
+                report=lambda m: self.stdout.write(f"  training… {m.progress:.0%}"),
+            )
+        except DemoError as exc:
+            self.stdout.write(str(exc))
+            return
+        if model.status != JobStatus.SUCCEEDED:
+            self.stdout.write(f"Model {model.pk} failed: {model.message}")
+            return
+        self.stdout.write(f"Model {model.pk} trained: {self._model_summary(model)}")
+        run = MapRun.objects.filter(model=model, name=DEMO_MAP).order_by("-pk").first()
+        if run is None or run.status == JobStatus.FAILED:
+            run = map_run_start(actor=modeller, model=model, name=DEMO_MAP, tile_size=512, min_mapping_unit_px=4)
+        try:
+            run = wait_for(
+                lambda: MapRun.objects.get(pk=run.pk),
+                lambda r: r.status in finished,
+                timeout_s=timeout,
+                what=f"Map run {run.pk}",
+                report=lambda r: self.stdout.write(f"  mapping… {map_run_progress(r)['done']}/{r.tiles_total} tiles"),
+            )
+        except DemoError as exc:
+            self.stdout.write(str(exc))
+            return
+        if run.status != JobStatus.SUCCEEDED:
+            self.stdout.write(f"Map run {run.pk} failed: {run.message}")
+            return
+        from classification.services.demo import map_agreement_with_truth
+
+        truth = RasterLayer.objects.get(name="demo-habitat")
+        agreement = map_agreement_with_truth(classes_path=str(Path(settings.MEDIA_ROOT) / run.classes_cog), truth=truth)
+        self.stdout.write(
+            f"Map {run.name}: {run.tiles_total} tiles, {run.classes_cog}; agreement with the SYNTHETIC true map "
+            f"{agreement['agreement']:.0%} of {agreement['pixels']:,} pixels"
+        )
+
+    @staticmethod
+    def _model_summary(model: Any) -> str:
+        parts = []
+        for metrics, label in ((model.cv_random, "random CV"), (model.cv_spatial, "spatial CV")):
+            overall = (metrics or {}).get("overall_accuracy")
+            if overall is not None:
+                parts.append(f"{label} OA {overall:.2f}")
+        cost = f"{model.cpu_seconds or 0:.1f} CPU-s, {(model.energy_kwh or 0) * 1000:.3f} Wh"
+        return ", ".join([*parts, cost])
 
     def _synthetic_releves(self, campaign: Any) -> None:
         """300 SYNTHETIC relevés of the two demo botanists, pushed (with a photo each) through the tablet client."""
@@ -92,20 +256,21 @@ class Command(BaseCommand):
             f"{summary['pulled']} changes pulled{errors}"
         )
 
-    def _reference_data(self, data_dir: str) -> None:
+    def _reference_data(self, data_dir: str) -> Any:
         # HABREF, flora, EUNIS-ESy characteristic species and the demo legend (habitats module).
         from habitats.services.demo import reference_demo_load
 
-        # The demo legend is defined but not activated: the SYNTHETIC landscape and sampling plan below are
-        # tuned to their built-in class list and would take the active legend's classes instead.
-        reports, legend = reference_demo_load(data_dir=data_dir, activate_legend=False)
+        # The demo legend is the active one: the SYNTHETIC landscape paints its classes and the training pool
+        # labels validated relevés with them.
+        reports, legend = reference_demo_load(data_dir=data_dir, activate_legend=True)
         for report in reports:
             self.stdout.write(report.summary())
-        self.stdout.write(f"Legend {legend} defined with {legend.classes.count()} classes (not activated)")
+        self.stdout.write(f"Legend {legend} active, with {legend.classes.count()} classes")
+        return legend
 
     def _sampling_plan(
         self, campaign: Any, layers: dict[str, Any], users: dict[str, User], water: tuple[float, ...]
-    ) -> None:
+    ) -> Any:
         """A 300-point plan stratified by the SYNTHETIC map, split between the two demo botanists."""
         from django.contrib.gis.geos import Polygon
 
@@ -117,8 +282,9 @@ class Command(BaseCommand):
             stratification_create_from_raster,
         )
 
-        if SamplingPlan.objects.filter(campaign=campaign, name=f"Demo plan {DEMO_YEAR}").exists():
-            return
+        existing = SamplingPlan.objects.filter(campaign=campaign, name=f"Demo plan {DEMO_YEAR}").first()
+        if existing is not None:
+            return existing
         habitat = layers["demo-habitat"]
         stratification = Stratification.objects.filter(campaign=campaign, name="Demo pre-map (SYNTHETIC)").first()
         if stratification is None:
@@ -152,6 +318,7 @@ class Command(BaseCommand):
                 actor=users["coordinator"], plan=plan, zones=[(users["botanist"], west), (users["botanist2"], east)]
             )
         self.stdout.write(f"Demo sampling plan: {plan.points.count()} points, assigned {counts}")
+        return plan
 
     def _quality_control(self, campaign: Any) -> None:
         """Run the QC rules on the demo relevés not checked yet, so flagged and clean ones show in review."""
@@ -170,7 +337,8 @@ class Command(BaseCommand):
             .annotate(n=Count("id"))
         )
         self.stdout.write(
-            f"Quality control: {len(ids)} relevés checked; {counts.get(ReleveStatus.QC_FLAGGED, 0)} flagged, "
+            f"Quality control: {len(ids)} relevés checked here (the others by the worker after their push); "
+            f"{counts.get(ReleveStatus.QC_FLAGGED, 0)} flagged, "
             f"{counts.get(ReleveStatus.QC_PASSED, 0)} passed, awaiting review"
         )
 
@@ -191,6 +359,9 @@ class Command(BaseCommand):
             seed=2027,
             classes=classes,
             dates=tuple(f"{DEMO_YEAR}-{month}" for month in ("04-15", "06-15", "08-15")),
+            # Near cloud-free scenes, as a modeller would pick (clouds are masked as nodata, and a plot
+            # with a nodata feature cannot train the model).
+            cloud_cover=0.02,
             register_prefix="demo",
             data_dir=Path(data_dir),
             reuse=True,
