@@ -78,15 +78,3 @@ def test_campaign_ending_before_it_starts_is_refused(shared_data):
             start=dt.date(2027, 9, 1),
             end=dt.date(2027, 4, 1),
         )
-
-
-def test_demo_setup_is_idempotent_and_creates_role_users(shared_data):
-    from fieldcollect.models import User
-
-    call_command("demo_setup", data_dir=str(shared_data), no_model=True)
-    call_command("demo_setup", data_dir=str(shared_data), no_model=True)
-    assert Campaign.objects.filter(slug="occitanie-2026").count() == 1
-    coordinator = User.objects.get(username="coordinator")
-    assert coordinator.has_role("coordinator") and coordinator.is_staff
-    assert coordinator.check_password("demo-password-2027")
-    assert User.objects.get(username="botanist").campaign_memberships.get().role == "botanist"

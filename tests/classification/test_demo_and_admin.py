@@ -14,13 +14,11 @@ from fieldcollect.models import User
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def demo(shared_data):
+def test_demo_plan_reassignment_in_admin_and_export(client, tmp_path, shared_data):
+    """One demo load (it is the slow part) for the plan, admin reassignment and export checks."""
     call_command("demo_setup", data_dir=str(shared_data), no_model=True, stdout=io.StringIO())
-    return SamplingPlan.objects.get(name=f"Demo plan {DEMO_YEAR}")
-
-
-def test_demo_builds_a_synthetic_landscape_and_an_active_assigned_plan(demo):
+    demo = SamplingPlan.objects.get(name=f"Demo plan {DEMO_YEAR}")
+    # the demo builds a SYNTHETIC landscape and an active plan assigned to the two botanists
     assert RasterLayer.objects.filter(name__startswith="demo-", is_synthetic=True).count() == 7
     assert demo.status == SamplingPlan.Status.ACTIVE
     assert demo.points.count() == 300
@@ -28,8 +26,6 @@ def test_demo_builds_a_synthetic_landscape_and_an_active_assigned_plan(demo):
     assert assignees == {"botanist", "botanist2"}
     assert demo.stratification.strata.count() >= 15
 
-
-def test_coordinator_reassigns_a_point_in_admin_with_an_audit_row(client, demo):
     # given the demo superuser and a point assigned to botanist
     client.force_login(User.objects.get(username="admin"))
     point = demo.points.filter(assignee__username="botanist").first()
@@ -43,8 +39,7 @@ def test_coordinator_reassigns_a_point_in_admin_with_an_audit_row(client, demo):
     event = SamplePointEvent.objects.filter(point=point).latest("id")
     assert (event.action, event.from_user.username, event.to_user.username) == ("assigned", "botanist", "botanist2")
 
-
-def test_export_command(tmp_path, demo):
+    # the export command writes the plan, never overwrites, and names an unknown plan
     out = io.StringIO()
     call_command(
         "export_sampling_plan",

@@ -16,7 +16,7 @@ from fieldcollect.management.commands.demo_setup import (
     DEMO_TRAINING_SET,
     DEMO_YEAR,
 )
-from fieldcollect.models import Releve, ReleveStatus
+from fieldcollect.models import Campaign, Releve, ReleveStatus, User
 from habitats.models import MapLegend
 
 
@@ -28,7 +28,12 @@ def test_demo_goes_from_the_field_season_to_a_map(shared_data, celery_worker):
     out = io.StringIO()
     call_command("demo_setup", data_dir=str(shared_data), stdout=out, timeout=900)
     text = out.getvalue()
-    # then the demo legend is the active one
+    # then the demo users have their roles and the printed password
+    coordinator = User.objects.get(username="coordinator")
+    assert coordinator.has_role("coordinator") and coordinator.is_staff
+    assert coordinator.check_password("demo-password-2027")
+    assert User.objects.get(username="botanist").campaign_memberships.get().role == "botanist"
+    # and the demo legend is the active one
     assert MapLegend.objects.get(is_active=True).classes.count() >= 30
     # and every point of the plan was visited by a field-season relevé, linked by its UUID
     plan = SamplingPlan.objects.get(name=f"Demo plan {DEMO_YEAR}")
@@ -58,5 +63,6 @@ def test_demo_goes_from_the_field_season_to_a_map(shared_data, celery_worker):
     # when the demo is run again, nothing is added
     counts = (Releve.objects.count(), TrainingSet.objects.count(), TrainedModel.objects.count(), MapRun.objects.count())
     call_command("demo_setup", data_dir=str(shared_data), stdout=io.StringIO(), timeout=900)
+    assert Campaign.objects.filter(slug="occitanie-2026").count() == 1
     assert (Releve.objects.count(), TrainingSet.objects.count(), TrainedModel.objects.count(),
             MapRun.objects.count()) == counts  # fmt: skip
