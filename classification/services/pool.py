@@ -31,8 +31,9 @@ import numpy as np
 from django.conf import settings
 from django.contrib.gis.geos import Point
 from django.db import transaction
+from django.db.models import Q
 
-from classification.models import FeatureSet, RasterLayer, TrainingSample
+from classification.models import FeatureSet, RasterLayer, SamplePoint, TrainingSample
 from classification.rasters.features import FeatureReader
 from classification.rasters.grid import Grid
 from classification.rasters.points import OK, features_sample_points
@@ -202,6 +203,23 @@ def training_pool_update(*, releve_ids: Iterable[int]) -> PoolOutcome:
     return outcome
 
 
+def validation_sample_releves(releves: Sequence[Releve]) -> set[int]:
+    """Ids of the relevés made at a point of a validation plan (linked by the visit report or by the
+    ``sample_point`` the tablet sent) (selector)."""
+    by_uuid = {r.uuid: r.pk for r in releves}
+    by_ref = {int(r.sample_point_ref): r.pk for r in releves if str(r.sample_point_ref or "").isdigit()}
+    points = SamplePoint.objects.filter(plan__parameters__has_key="validation").filter(
+        Q(releve_uuid__in=list(by_uuid)) | Q(pk__in=list(by_ref))
+    )
+    found: set[int] = set()
+    for pk, releve_uuid in points.values_list("pk", "releve_uuid"):
+        if releve_uuid in by_uuid:
+            found.add(by_uuid[releve_uuid])
+        if pk in by_ref:
+            found.add(by_ref[pk])
+    return found
+
+
 def _build_samples(
     live: list[Releve],
     assignments: dict[int, list[tuple[int, float | None]]],
@@ -214,8 +232,12 @@ def _build_samples(
     grid = feature_set_grid(feature_set)
     samples: list[TrainingSample] = []
     pending: list[tuple[TrainingSample, str, np.ndarray, np.ndarray]] = []
+    validation = validation_sample_releves(live)
     for releve in live:
         label = releve_label(assignments.get(releve.pk, []), classes, threshold)
+        if releve.pk in validation:
+            # Kept out of training so that the map's accuracy is assessed on independent plots.
+            label = Label(None, None, "validation_sample", "The relevé was made at a point of a validation sample.")
         sample = TrainingSample(
             releve=releve,
             releve_version=releve.version,

@@ -6,10 +6,10 @@ import zipfile
 import pyogrio
 import pytest
 import rasterio
-from django.contrib.gis.geos import GEOSGeometry, Polygon
+from django.contrib.gis.geos import GEOSGeometry, MultiPolygon, Polygon
 from django.core.management import CommandError, call_command
 
-from classification.models import TrainingSample, TrainingSet
+from classification.models import SamplePoint, TrainingSample, TrainingSet
 from classification.services.pool import (
     PoolError,
     releve_label,
@@ -17,6 +17,7 @@ from classification.services.pool import (
     training_pool_freeze,
     training_pool_rebuild,
 )
+from classification.services.sampling import sampling_plan_create, stratification_create_from_polygons
 from fieldcollect.models import HabitatAssignment, ReleveStatus, TrainingPoolEvent
 from fieldcollect.services.releves import releve_delete
 from fieldcollect.services.review import releve_review
@@ -151,6 +152,39 @@ def test_mosaics_below_the_threshold_are_excluded_with_a_reason(pool, botanist, 
     settings.TRAINING_POOL_MOSAIC_THRESHOLD = 0.6
     training_pool_rebuild()
     assert TrainingSample.objects.get(releve=below).label == 1
+
+
+def test_releves_of_a_validation_sample_never_enter_the_training_pool(pool, botanist, coordinator):
+    # given a field plan and a validation plan of the campaign, each with points
+    zone = MultiPolygon(Polygon.from_bbox((X0, Y0 - 2000, X0 + 2000, Y0)), srid=2154)
+    plans = []
+    for name in ("field", "validation"):
+        stratification = stratification_create_from_polygons(
+            campaign=pool["campaign"], name=name, strata=[(1, "all", zone)], resolution=10
+        )
+        plans.append(sampling_plan_create(
+            actor=coordinator, campaign=pool["campaign"], stratification=stratification, name=name,
+            allocation="proportional", total_size=3, seed=1, min_distance_m=50.0,
+        ))  # fmt: skip
+    field, validation = plans
+    validation.parameters = {**validation.parameters, "validation": {"map_run": 1}}
+    validation.save(update_fields=["parameters"])
+    f1 = field.points.order_by("number").first()
+    v1, v2 = validation.points.order_by("number")[:2]
+    # and relevés made at a field point, at a validation point (named by the tablet), and at another
+    # validation point (linked by the visit report only)
+    at_field = passed(pool, botanist, at=centre(5, 5), habitats=[(1, None)], sample_point_ref=str(f1.pk))
+    named = passed(pool, botanist, at=centre(5, 15), habitats=[(1, None)], sample_point_ref=str(v1.pk))
+    reported = passed(pool, botanist, at=centre(5, 25), habitats=[(2, None)])
+    SamplePoint.objects.filter(pk=v2.pk).update(state="visited", releve_uuid=reported.uuid)
+    # when all three are validated and the pool updated
+    for releve in (at_field, named, reported):
+        validate(releve, coordinator)
+    outcome = training_pool_consume()
+    # then only the field relevé trains; the validation ones are excluded with their reason
+    assert (outcome.included, outcome.reasons) == (1, {"validation_sample": 2})
+    got = dict(TrainingSample.objects.values_list("releve_id", "reason"))
+    assert got == {at_field.pk: "", named.pk: "validation_sample", reported.pk: "validation_sample"}
 
 
 def test_label_rule_edge_cases():
