@@ -11,9 +11,11 @@ from django.contrib import admin
 from django.contrib.gis.admin import GISModelAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from .models import (
+    AccuracyAssessment,
     ExportJob,
     Feature,
     FeatureSet,
@@ -301,8 +303,8 @@ class MapRunAdmin(admin.ModelAdmin):
     list_filter = ["status"]
     readonly_fields = [
         "model", "name", "grid", "tile_size", "min_mapping_unit_px", "threads_per_worker", "status", "error_code",
-        "message", "tiles_total", "progress", "cost", "preview", "classes_cog", "confidence_cog", "created_by",
-        "created_at", "started_at", "finished_at",
+        "message", "tiles_total", "progress", "cost", "preview", "assessments", "classes_cog", "confidence_cog",
+        "campaign", "created_by", "created_at", "started_at", "finished_at",
     ]  # fmt: skip
     exclude = ["area", "cpu_seconds", "peak_rss_bytes", "preview_png"]
     actions = ["resume"]
@@ -338,6 +340,17 @@ class MapRunAdmin(admin.ModelAdmin):
             return "(preview file missing)"
         return format_html('<img src="{}" style="max-width:800px" alt="map preview">', _png_data_uri(path.read_bytes()))
 
+    @admin.display(description="accuracy assessments")
+    def assessments(self, obj: MapRun) -> str:
+        rows = [
+            (reverse("admin:classification_accuracyassessment_change", args=[a.pk]), a.sampling_plan.name,
+             _estimate_text(a.report["overall_accuracy"]), a.n_used, a.n_points)
+            for a in obj.accuracy_assessments.select_related("sampling_plan")
+        ]  # fmt: skip
+        if not rows:
+            return "– (run `manage.py accuracy_report --map-run ID --plan ID` or POST /api/v1/accuracy-assessments/)"
+        return format_html_join("", '<div><a href="{}">{}</a>: overall accuracy {} ({} of {} points)</div>', rows)
+
     @admin.action(description="Resume (redo the tiles that did not finish)")
     def resume(self, request: HttpRequest, queryset: QuerySet[MapRun]) -> None:
         from classification.services.mapping import MappingServiceError, map_run_resume
@@ -349,3 +362,96 @@ class MapRunAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{run}: {exc.message}", level="warning")
             else:
                 self.message_user(request, f"{run}: {queued} tile(s) queued")
+
+
+def _number(value: float | None, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:,.{digits}f}"
+
+
+def _estimate_text(e: dict[str, float | None], digits: int = 3) -> str:
+    """ "0.851 ± 0.034 [0.817, 0.885]": the estimate, ±1.96 SE, and the 95 % interval."""
+    if e["estimate"] is None:
+        return "–"
+    half = None if e["se"] is None else 1.96 * e["se"]
+    return f"{_number(e['estimate'], digits)} ± {_number(half, digits)} [{_number(e['ci_low'], digits)}, " \
+        f"{_number(e['ci_high'], digits)}]"  # fmt: skip
+
+
+@admin.register(AccuracyAssessment)
+class AccuracyAssessmentAdmin(admin.ModelAdmin):
+    """Read-only: assessments are computed by accuracy_assessment_run (command or API)."""
+
+    list_display = ["id", "map_run", "sampling_plan", "method", "overall_accuracy", "n_used", "n_points", "created_at"]
+    list_filter = ["method"]
+    list_select_related = ["map_run", "sampling_plan"]
+    fields = readonly_fields = (
+        "map_run", "sampling_plan", "method", "overall_accuracy", "n_points", "n_used", "unused_points",
+        "error_matrix", "estimates", "notes", "created_by", "created_at",
+    )  # fmt: skip
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="overall accuracy (95 % CI)")
+    def overall_accuracy(self, obj: AccuracyAssessment) -> str:
+        return _estimate_text(obj.report["overall_accuracy"])
+
+    @admin.display(description="error matrix (sample counts; rows map, columns reference)")
+    def error_matrix(self, obj: AccuracyAssessment) -> str:
+        names = obj.report["classes"]
+        counts = obj.report["error_matrix"]["sample_counts"]
+        header = format_html_join("", "<th>{}</th>", ((n,) for n in names))
+        body = format_html_join(
+            "",
+            "<tr><th>{}</th>{}<td><b>{}</b></td></tr>",
+            (
+                (name, format_html_join("", "<td>{}</td>", ((c,) for c in row)), sum(row))
+                for name, row in zip(names, counts, strict=True)
+            ),
+        )
+        totals = format_html_join("", "<td><b>{}</b></td>", ((sum(col),) for col in zip(*counts, strict=True)))
+        return format_html(
+            '<table class="error-matrix"><tr><th>map \\ reference</th>{}<th>total</th></tr>{}'
+            "<tr><th>total</th>{}<td><b>{}</b></td></tr></table>",
+            header, body, totals, sum(map(sum, counts)),
+        )  # fmt: skip
+
+    @admin.display(description="estimates (± 1.96 SE, 95 % CI; areas in ha)")
+    def estimates(self, obj: AccuracyAssessment) -> str:
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (c["class"], c["sample_count"], _number(c["mapped_area"], 1), _estimate_text(c["users_accuracy"]),
+                 _estimate_text(c["producers_accuracy"]), _estimate_text(c["area"], 1))
+                for c in obj.report["per_class"]
+            ),
+        )  # fmt: skip
+        return format_html(
+            "<table><tr><th>class</th><th>sample units mapped as</th><th>mapped area</th><th>user's accuracy</th>"
+            "<th>producer's accuracy</th><th>estimated area</th></tr>{}</table>",
+            rows,
+        )
+
+    @admin.display(description="unused points")
+    def unused_points(self, obj: AccuracyAssessment) -> str:
+        if not obj.exclusions:
+            return "none"
+        counts = ", ".join(f"{n} {reason}" for reason, n in sorted(obj.exclusion_counts.items()))
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((e["point"], e["stratum"], e["reason"], e["message"]) for e in obj.exclusions[:200]),
+        )
+        more = f" (first 200 of {len(obj.exclusions)})" if len(obj.exclusions) > 200 else ""
+        return format_html(
+            "<p>{}{}</p><table><tr><th>point</th><th>stratum</th><th>reason</th><th>message</th></tr>{}</table>",
+            counts, more, rows,
+        )  # fmt: skip
+
+    @admin.display(description="notes")
+    def notes(self, obj: AccuracyAssessment) -> str:
+        return "; ".join(obj.report.get("notes", [])) or "–"

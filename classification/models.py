@@ -182,6 +182,7 @@ class Allocation(models.TextChoices):
     PROPORTIONAL = "proportional", "Proportional to area"
     EQUAL = "equal", "Equal"
     NEYMAN = "neyman", "Neyman (area × standard deviation)"
+    MINIMUM_THEN_PROPORTIONAL = "minimum_then_proportional", "A minimum per stratum, the rest proportional"
 
 
 class SamplingPlan(models.Model):
@@ -196,7 +197,7 @@ class SamplingPlan(models.Model):
     stratification = models.ForeignKey(Stratification, on_delete=models.PROTECT, related_name="plans")
     name = models.CharField(max_length=200)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
-    allocation = models.CharField(max_length=20, choices=Allocation.choices)
+    allocation = models.CharField(max_length=30, choices=Allocation.choices)
     total_size = models.PositiveIntegerField()
     min_per_stratum = models.PositiveIntegerField(default=0)
     min_distance_m = models.FloatField(default=0.0)
@@ -428,6 +429,14 @@ class MapRun(models.Model):
     """A trained model predicted over an area, tile by tile; outputs a class COG, a confidence COG, a preview."""
 
     model = models.ForeignKey(TrainedModel, on_delete=models.PROTECT, related_name="map_runs")
+    campaign = models.ForeignKey(
+        "fieldcollect.Campaign",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="map_runs",
+        help_text="The campaign whose region is mapped (and whose validation plans may assess the map).",
+    )
     name = models.CharField(max_length=200)
     area = models.MultiPolygonField(srid=LAMBERT93, null=True, blank=True, help_text="Empty: the feature grid.")
     grid = models.JSONField(help_text="The map grid: transform, width, height, CRS.")
@@ -482,6 +491,38 @@ class MapTile(models.Model):
 
     def __str__(self) -> str:
         return f"tile r{self.row} c{self.col} of run {self.run_id}"
+
+
+class AccuracyAssessment(models.Model):
+    """Design-based accuracy and area estimates of a finished map run from a validation sampling plan.
+
+    ``report`` is the estimator's JSON (error matrix of sample counts and estimated area proportions,
+    overall/user's/producer's accuracy and class areas in hectares, each with SE and 95 % CI);
+    ``exclusions`` lists every plan point that could not be used, with a stable reason code.
+    """
+
+    class Method(models.TextChoices):
+        OLOFSSON = "olofsson2014", "Olofsson et al. 2014 (strata = map classes)"
+        STEHMAN = "stehman2014", "Stehman 2014 (strata ≠ map classes)"
+
+    map_run = models.ForeignKey(MapRun, on_delete=models.PROTECT, related_name="accuracy_assessments")
+    sampling_plan = models.ForeignKey(SamplingPlan, on_delete=models.PROTECT, related_name="accuracy_assessments")
+    method = models.CharField(max_length=20, choices=Method.choices)
+    classes = models.JSONField(help_text="[{value, code, name}] in the report's order.")
+    report = models.JSONField()
+    n_points = models.PositiveIntegerField(help_text="Points in the plan.")
+    n_used = models.PositiveIntegerField(help_text="Points with a map class and a validated reference class.")
+    exclusions = models.JSONField(default=list, help_text="[{point, stratum, reason, message}] of unused points.")
+    exclusion_counts = models.JSONField(default=dict, help_text="{reason: count}")
+    area_unit = models.CharField(max_length=10, default="ha")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"accuracy of {self.map_run.name} by {self.sampling_plan.name} ({self.created_at:%Y-%m-%d})"
 
 
 class TrainingSample(models.Model):

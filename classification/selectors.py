@@ -1,4 +1,4 @@
-"""Reads of the classification app: sample points for a botanist's tablet, plan progress."""
+"""Reads of the classification app: sample points for a botanist's tablet, plan progress, accuracy assessments."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 
-from classification.models import SamplePoint, SamplePointEvent, SamplingPlan, VisitState
+from classification.models import AccuracyAssessment, SamplePoint, SamplePointEvent, SamplingPlan, VisitState
 from fieldcollect.models import User
 
 
@@ -66,3 +66,55 @@ def sampling_plan_progress(plan: SamplingPlan) -> dict[str, Any]:
             }
         )
     return {"plan": plan.pk, "strata": strata, "botanists": botanists}
+
+
+def accuracy_may_assess(user: User, *, campaign_id: int | None = None) -> bool:
+    """Modellers (and superusers) assess any map; coordinators of a campaign assess with its plans."""
+    from fieldcollect.models import CampaignMember, Role
+
+    if user.is_superuser or user.has_role(Role.MODELLER):
+        return True
+    members = CampaignMember.objects.filter(user=user, role__in=[Role.COORDINATOR, Role.MODELLER])
+    if campaign_id is not None:
+        members = members.filter(campaign_id=campaign_id)
+    return members.exists()
+
+
+def accuracy_assessment_list_for_user(user: User) -> QuerySet[AccuracyAssessment]:
+    """The assessments ``user`` may read: all for modellers, those of their campaigns' plans for coordinators."""
+    from fieldcollect.models import CampaignMember, Role
+
+    assessments = AccuracyAssessment.objects.select_related("map_run", "sampling_plan__campaign")
+    if user.is_superuser or user.has_role(Role.MODELLER):
+        return assessments
+    campaigns = CampaignMember.objects.filter(user=user, role__in=[Role.COORDINATOR, Role.MODELLER]).values(
+        "campaign_id"
+    )
+    return assessments.filter(sampling_plan__campaign_id__in=campaigns)
+
+
+def accuracy_assessment_summary(assessment: AccuracyAssessment) -> dict[str, Any]:
+    """The headline of an assessment: what was assessed, how, with how many points, the overall accuracy."""
+    return {
+        "id": assessment.pk,
+        "map_run": assessment.map_run_id,
+        "plan": assessment.sampling_plan_id,
+        "campaign": assessment.sampling_plan.campaign.slug,
+        "method": assessment.method,
+        "n_points": assessment.n_points,
+        "n_used": assessment.n_used,
+        "exclusion_counts": assessment.exclusion_counts,
+        "overall_accuracy": assessment.report["overall_accuracy"],
+        "area_unit": assessment.area_unit,
+        "created_at": assessment.created_at.isoformat(),
+    }
+
+
+def accuracy_assessment_detail(assessment: AccuracyAssessment) -> dict[str, Any]:
+    """Everything stored: the summary, the classes, the full report and each unused point with its reason."""
+    return {
+        **accuracy_assessment_summary(assessment),
+        "classes": assessment.classes,
+        "report": assessment.report,
+        "exclusions": assessment.exclusions,
+    }

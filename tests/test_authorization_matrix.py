@@ -18,9 +18,19 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
-from classification.models import ExportJob
+from classification.models import (
+    AccuracyAssessment,
+    ExportJob,
+    FeatureSet,
+    MapRun,
+    SamplingPlan,
+    Stratification,
+    TrainedModel,
+    TrainingSet,
+)
 from classification.services.sampling import sample_point_assign
 from fieldcollect.models import Role
+from habitats.models import MapLegend
 from tests.conftest import make_user, token_client
 from tests.factories import CampaignFactory, CampaignMemberFactory
 from tests.sync_helpers import make_world, push, releve
@@ -47,13 +57,20 @@ def _owner_only(role: str, owner: str) -> bool:
     return role == owner
 
 
+def _modellers_and_coordinator(role: str, owner: str) -> bool:
+    # Modellers read every accuracy assessment; a coordinator those made with their campaign's plans.
+    return role == "modeller" or role == owner
+
+
 # Objects of each kind, named by the role that owns them (``people`` fixture): relevés of the two
-# botanists of the campaign and the photos they declared, export jobs of the modeller and of the coordinator.
+# botanists of the campaign and the photos they declared, export jobs of the modeller and of the coordinator,
+# accuracy assessments made with a plan of the campaign each coordinator coordinates.
 OWNERS = {
     "releve": ["botanist", "other_botanist"],
     "photo": ["botanist", "other_botanist"],
     "export": ["modeller", "coordinator"],
     "sample_point": ["botanist", "other_botanist"],
+    "accuracy": ["coordinator", "other_coordinator"],
 }
 # (URL name, method) of an endpoint with an object in its URL → (kind of object, f(role, owner) -> allowed).
 OBJECT_POLICY: dict[tuple[str, str], tuple[str, Callable[[str, str], bool]]] = {
@@ -65,6 +82,7 @@ OBJECT_POLICY: dict[tuple[str, str], tuple[str, Callable[[str, str], bool]]] = {
     ("export-download", "get"): ("export", _owner_only),
     # The botanist a point is assigned to and the campaign's coordinators report its visit.
     ("sample-point-report", "post"): ("sample_point", _releve_readers),
+    ("accuracy-assessment-detail", "get"): ("accuracy", _modellers_and_coordinator),
 }
 DENIED = {401, 403, 404}
 
@@ -114,10 +132,8 @@ def people(db) -> dict[str, Any]:
         staff.is_staff = True
         staff.save()
     world = make_world((botanist, Role.BOTANIST), (other_botanist, Role.BOTANIST), (coordinator, Role.COORDINATOR))
-    CampaignMemberFactory(
-        campaign=CampaignFactory(slug="elsewhere-2027", name="Elsewhere 2027"), user=other_coordinator,
-        role=Role.COORDINATOR,
-    )  # fmt: skip
+    elsewhere = CampaignFactory(slug="elsewhere-2027", name="Elsewhere 2027")
+    CampaignMemberFactory(campaign=elsewhere, user=other_coordinator, role=Role.COORDINATOR)
     photos = {"botanist": str(uuid.uuid4()), "other_botanist": str(uuid.uuid4())}
     own, other = (
         releve(world, photos=[{"uuid": photos[owner], "sha256": "ab" * 32, "size": 10, "content_type": "image/jpeg"}])
@@ -133,13 +149,38 @@ def people(db) -> dict[str, Any]:
     points = list(plan.points.order_by("number"))
     sample_point_assign(actor=coordinator, points=[points[0].pk], assignee=botanist)
     sample_point_assign(actor=coordinator, points=[points[1].pk], assignee=other_botanist)
+    assessments = {
+        "coordinator": str(_assessment(world.campaign).pk),
+        "other_coordinator": str(_assessment(elsewhere).pk),
+    }
     return {
         "users": {"botanist": botanist, "other_botanist": other_botanist, "coordinator": coordinator,
                   "other_coordinator": other_coordinator, "modeller": modeller},
         "objects": {"releve": {"botanist": own["uuid"], "other_botanist": other["uuid"]}, "photo": photos,
                     "export": exports,
-                    "sample_point": {"botanist": str(points[0].pk), "other_botanist": str(points[1].pk)}},
+                    "sample_point": {"botanist": str(points[0].pk), "other_botanist": str(points[1].pk)},
+                    "accuracy": assessments},
     }  # fmt: skip
+
+
+def _assessment(campaign: Any) -> AccuracyAssessment:
+    """A stored accuracy assessment of a map run, made with a plan of ``campaign`` (rows only, no files)."""
+    suffix = campaign.slug
+    feature_set = FeatureSet.objects.create(name=f"fs-{suffix}")
+    legend = MapLegend.objects.create(name=f"legend {suffix}")
+    training_set = TrainingSet.objects.create(
+        name=f"ts-{suffix}", feature_set=feature_set, legend=legend, content_hash="0" * 64, n_samples=0, n_plots=0
+    )
+    model = TrainedModel.objects.create(training_set=training_set, status="succeeded")
+    run = MapRun.objects.create(model=model, campaign=campaign, name="map", grid={}, status="succeeded")
+    stratification = Stratification.objects.create(campaign=campaign, name="s", source="vector", resolution=10)
+    plan = SamplingPlan.objects.create(
+        campaign=campaign, stratification=stratification, name="v", allocation="equal", total_size=0, seed=0
+    )
+    report = {"overall_accuracy": {"estimate": 0.9, "se": 0.01, "ci_low": 0.88, "ci_high": 0.92}}
+    return AccuracyAssessment.objects.create(
+        map_run=run, sampling_plan=plan, method="olofsson2014", classes=[], report=report, n_points=0, n_used=0
+    )
 
 
 _devices = itertools.count()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from classification.api import sampling_views, views
+from classification.api import maps, sampling_views, views
 
 urlpatterns = [
     path("exports/releves/", views.ReleveExportView.as_view(), name="export-releves"),
@@ -10,5 +10,11 @@ urlpatterns = [
         "sample-points/<int:point_id>/report/",
         sampling_views.SamplePointReportView.as_view(),
         name="sample-point-report",
+    ),
+    path("accuracy-assessments/", maps.AccuracyAssessmentListView.as_view(), name="accuracy-assessment-list"),
+    path(
+        "accuracy-assessments/<int:pk>/",
+        maps.AccuracyAssessmentDetailView.as_view(),
+        name="accuracy-assessment-detail",
     ),
 ]

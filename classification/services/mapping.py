@@ -31,7 +31,7 @@ from classification.rasters.grid import Grid
 from classification.services.rasters import feature_set_specs
 from classification.services.training import TrainingServiceError, trained_model_load
 from classification.training.frugality import measure
-from fieldcollect.models import User
+from fieldcollect.models import Campaign, User
 
 
 class MappingServiceError(TrainingServiceError):
@@ -66,12 +66,16 @@ def map_run_start(
     actor: User | None,
     model: TrainedModel,
     name: str,
+    campaign: Campaign | None = None,
     area: MultiPolygon | Polygon | None = None,
     tile_size: int = 512,
     min_mapping_unit_px: int = 0,
     threads_per_worker: int = 1,
 ) -> MapRun:
-    """Plan the tiles of a map over `area` (default: where every feature layer has data) and queue them."""
+    """Plan the tiles of a map over `area` (default: the campaign's region, else where every feature layer has
+    data) and queue them. A run of a campaign can be assessed only with that campaign's validation plans."""
+    if area is None and campaign is not None:
+        area = campaign.region
     if model.status != JobStatus.SUCCEEDED:
         raise MappingServiceError("model_not_ready", f"model {model.pk} has not finished training")
     if min_mapping_unit_px == 1 or threads_per_worker < 1:
@@ -95,6 +99,7 @@ def map_run_start(
     with transaction.atomic():
         run = MapRun.objects.create(
             model=model,
+            campaign=campaign,
             name=name,
             area=region if isinstance(region, MultiPolygon) else MultiPolygon(region, srid=2154),
             grid=map_grid.as_dict(),

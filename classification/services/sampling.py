@@ -6,7 +6,7 @@ import csv
 import datetime as dt
 import json
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -233,11 +233,15 @@ def sampling_plan_create(
     min_distance_m: float = 0.0,
     exclusions: Iterable[Exclusion] = (),
     drop_empty_strata: bool = False,
+    counts: Mapping[int, int] | None = None,
+    parameters: Mapping[str, Any] | None = None,
 ) -> SamplingPlan:
     """Allocate, draw and store a stratified random plan; refuse rather than store a plan short of points.
 
     Strata left with no eligible cell (e.g. covered by exclusions) are an error unless ``drop_empty_strata``,
-    in which case they get 0 points and the plan's parameters list them.
+    in which case they get 0 points and the plan's parameters list them. ``counts`` ({stratum value: points})
+    replaces the allocation by counts computed elsewhere (e.g. a validation design); ``total_size`` is then
+    their sum. ``parameters`` are stored with the plan's own.
     """
     exclusions = list(exclusions)
     if stratification.campaign_id != campaign.pk:
@@ -257,31 +261,11 @@ def sampling_plan_create(
             f"strata {', '.join(map(str, empty))} have no eligible cell (empty, or covered by the exclusions)",
             details={"strata": empty},
         )
-    std_devs = None
-    if allocation == Allocation.NEYMAN:
-        std_devs = [
-            s.std_dev
-            if s.std_dev is not None
-            else (
-                float(np.sqrt(s.expected_accuracy * (1 - s.expected_accuracy)))
-                if s.expected_accuracy is not None
-                else None
-            )
-            for s in strata
-        ]
-        if any(v is None for v in std_devs):
-            raise SamplingError(
-                "std_devs_required", "Neyman allocation needs a std_dev or expected_accuracy per stratum"
-            )
-    result = allocate(
-        total_size,
-        sizes,
-        allocation,
-        std_devs=std_devs,  # type: ignore[arg-type]
-        minimum=min_per_stratum,
-        allow_empty=drop_empty_strata,
-    )
-    wanted = {s.value: int(n) for s, n in zip(strata, result.sizes, strict=True)}
+    if counts is not None:
+        wanted = _explicit_counts(strata, sizes, counts)
+        total_size = sum(wanted.values())
+    else:
+        wanted = _allocate(strata, sizes, allocation, total_size, min_per_stratum, drop_empty_strata)
     points = stratified_random_points(
         source,
         GridSpec(grid.xmin, grid.ymax, grid.resolution),
@@ -307,7 +291,12 @@ def sampling_plan_create(
         min_distance_m=min_distance_m,
         seed=seed,
         exclusions=[asdict(e) for e in exclusions],
-        parameters={"grid": [grid.xmin, grid.ymax, grid.resolution], "dropped_strata": empty, "core": "sampling 1"},
+        parameters={
+            **(parameters or {}),
+            "grid": [grid.xmin, grid.ymax, grid.resolution],
+            "dropped_strata": empty,
+            "core": "sampling 1",
+        },
         created_by=actor,
     )
     by_value = {s.value: s for s in strata}
@@ -324,6 +313,59 @@ def sampling_plan_create(
     )
     _store_points(plan, by_value, points, batch=0, first_number=1)
     return plan
+
+
+def _allocate(
+    strata: list[Stratum], sizes: list[int], allocation: str, total_size: int, minimum: int, allow_empty: bool
+) -> dict[int, int]:
+    std_devs = None
+    if allocation == Allocation.NEYMAN:
+        std_devs = [
+            s.std_dev
+            if s.std_dev is not None
+            else (
+                float(np.sqrt(s.expected_accuracy * (1 - s.expected_accuracy)))
+                if s.expected_accuracy is not None
+                else None
+            )
+            for s in strata
+        ]
+        if any(v is None for v in std_devs):
+            raise SamplingError(
+                "std_devs_required", "Neyman allocation needs a std_dev or expected_accuracy per stratum"
+            )
+    # "A minimum per stratum, the rest proportional" is the core's proportional allocation with a minimum.
+    method = Allocation.PROPORTIONAL if allocation == Allocation.MINIMUM_THEN_PROPORTIONAL else allocation
+    result = allocate(
+        total_size,
+        sizes,
+        method,
+        std_devs=std_devs,  # type: ignore[arg-type]
+        minimum=minimum,
+        allow_empty=allow_empty,
+    )
+    return {s.value: int(n) for s, n in zip(strata, result.sizes, strict=True)}
+
+
+def _explicit_counts(strata: list[Stratum], sizes: list[int], counts: Mapping[int, int]) -> dict[int, int]:
+    """Counts given per stratum value: every stratum named, whole, ≥ 0 and at most its eligible cells."""
+    values = {s.value for s in strata}
+    unknown = sorted(set(counts) - values)
+    if unknown:
+        raise SamplingError("unknown_stratum", f"no stratum {', '.join(map(str, unknown))} in the stratification")
+    wanted: dict[int, int] = {}
+    for stratum, size in zip(strata, sizes, strict=True):
+        n = counts.get(stratum.value, 0)
+        if int(n) != n or n < 0:
+            raise SamplingError("negative", f"stratum {stratum.value}: {n!r} is not a whole number of points ≥ 0")
+        if n > size:
+            raise SamplingError(
+                "over_allocated", f"stratum {stratum.value}: {n} points asked for {size} eligible cells"
+            )
+        wanted[stratum.value] = int(n)
+    if not sum(wanted.values()):
+        raise SamplingError("no_points", "the counts ask for no point at all")
+    return wanted
 
 
 def _store_points(
