@@ -14,7 +14,6 @@ from classification.selectors import (
     accuracy_assessment_summary,
     accuracy_may_assess,
 )
-from classification.services.accuracy import AccuracyServiceError, accuracy_assessment_run
 from fieldcollect.api.errors import ApiError
 from fieldcollect.models import User
 
@@ -43,6 +42,7 @@ class AccuracyAssessmentListView(APIView):
     @extend_schema(
         tags=["maps"],
         summary="Accuracy assessments",
+        operation_id="accuracy_assessments_list",
         parameters=[OpenApiParameter("map_run", int, description="Only the assessments of this map run.")],
         responses={200: dict},
     )
@@ -93,6 +93,9 @@ class AccuracyAssessmentListView(APIView):
             raise ApiError(
                 code="permission_denied", message="You do not coordinate this plan's campaign.", status_code=403
             )
+        # Imported here: the service pulls in rasterio and scikit-learn, which the URLconf should not load.
+        from classification.services.accuracy import AccuracyServiceError, accuracy_assessment_run
+
         try:
             assessment = accuracy_assessment_run(map_run=run, sampling_plan=plan, actor=user)
         except AccuracyServiceError as exc:
@@ -108,7 +111,11 @@ class AccuracyAssessmentListView(APIView):
 class AccuracyAssessmentDetailView(APIView):
     """One assessment: error matrix, estimates with standard errors and 95 % intervals, unused points."""
 
-    @extend_schema(tags=["maps"], responses={200: dict, 404: OpenApiResponse(description="not_found")})
+    @extend_schema(
+        tags=["maps"],
+        operation_id="accuracy_assessments_retrieve",
+        responses={200: dict, 404: OpenApiResponse(description="not_found")},
+    )
     def get(self, request: Request, pk: int) -> Response:
         assessment = accuracy_assessment_list_for_user(_user(request)).filter(pk=pk).first()
         if assessment is None:
