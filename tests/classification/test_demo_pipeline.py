@@ -8,12 +8,22 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 
-from classification.models import JobStatus, MapRun, RasterLayer, SamplingPlan, TrainedModel, TrainingSet
+from classification.models import (
+    AccuracyAssessment,
+    JobStatus,
+    MapRun,
+    RasterLayer,
+    SamplingPlan,
+    TrainedModel,
+    TrainingSample,
+    TrainingSet,
+)
 from classification.services.demo import map_agreement_with_truth
 from fieldcollect.management.commands.demo_setup import (
     DEMO_FIELD_NOTES,
     DEMO_MAP,
     DEMO_TRAINING_SET,
+    DEMO_VALIDATION_NOTES,
     DEMO_YEAR,
 )
 from fieldcollect.models import Campaign, Releve, ReleveStatus, User
@@ -60,9 +70,22 @@ def test_demo_goes_from_the_field_season_to_a_map(shared_data, celery_worker):
     assert agreement["pixels"] > 500_000
     assert agreement["agreement"] > 0.5, agreement
     assert f"agreement with the SYNTHETIC true map {agreement['agreement']:.0%}" in text
+    # and a validation sample stratified by the map's classes was visited, kept out of the training pool,
+    # and gives a design-based overall accuracy close to the agreement with the true map
+    validation = SamplingPlan.objects.get(name=f"Demo validation sample {DEMO_YEAR}")
+    assert "validation" in validation.parameters
+    assessment = AccuracyAssessment.objects.get(map_run=run, sampling_plan=validation)
+    assert assessment.n_used >= 0.9 * assessment.n_points >= 200
+    overall = assessment.report["overall_accuracy"]
+    assert abs(overall["estimate"] - agreement["agreement"]) < 0.08, (overall, agreement)
+    assert overall["ci_low"] < overall["estimate"] < overall["ci_high"]
+    visits = TrainingSample.objects.filter(releve__notes=DEMO_VALIDATION_NOTES)
+    assert visits.count() > 0 and set(visits.values_list("reason", flat=True)) == {"validation_sample"}
+    assert "Accuracy of" in text
     # when the demo is run again, nothing is added
-    counts = (Releve.objects.count(), TrainingSet.objects.count(), TrainedModel.objects.count(), MapRun.objects.count())
+    counts = (Releve.objects.count(), TrainingSet.objects.count(), TrainedModel.objects.count(), MapRun.objects.count(),
+              AccuracyAssessment.objects.count())  # fmt: skip
     call_command("demo_setup", data_dir=str(shared_data), stdout=io.StringIO(), timeout=900)
     assert Campaign.objects.filter(slug="occitanie-2026").count() == 1
     assert (Releve.objects.count(), TrainingSet.objects.count(), TrainedModel.objects.count(),
-            MapRun.objects.count()) == counts  # fmt: skip
+            MapRun.objects.count(), AccuracyAssessment.objects.count()) == counts  # fmt: skip

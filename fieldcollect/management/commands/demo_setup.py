@@ -23,6 +23,8 @@ DEMO_FIELD_NOTES = "SYNTHETIC demo relevé at a sample point (habitat of the syn
 DEMO_FEATURE_SET = "Demo Sentinel-2 + DEM (SYNTHETIC)"
 DEMO_TRAINING_SET = f"Demo training set {DEMO_YEAR} (SYNTHETIC)"
 DEMO_MAP = f"Demo habitat map {DEMO_YEAR} (SYNTHETIC)"
+DEMO_VALIDATION_PLAN = f"Demo validation sample {DEMO_YEAR}"
+DEMO_VALIDATION_NOTES = "SYNTHETIC demo relevé at a validation point (habitat of the synthetic true map)."
 DEMO_USERS = [
     ("admin", None, "Ada", "Admin"),
     ("coordinator", Role.COORDINATOR, "Claire", "Coordinatrice"),
@@ -74,7 +76,9 @@ class Command(BaseCommand):
         self._validate(field_ids, users["coordinator"])
         if options["no_model"]:
             return
-        self._model_and_map(legend, feature_set, users["modeller"], timeout=options["timeout"])
+        run = self._model_and_map(campaign, legend, feature_set, users["modeller"], timeout=options["timeout"])
+        if run is not None:
+            self._accuracy(campaign, run, legend, layers, users)
 
     def _feature_set(self, layers: dict[str, Any]) -> Any:
         from classification.services.demo import demo_feature_set
@@ -116,7 +120,7 @@ class Command(BaseCommand):
             )
         return list(done.values_list("id", flat=True))
 
-    def _validate(self, releve_ids: list[int], coordinator: User) -> None:
+    def _validate(self, releve_ids: list[int], coordinator: User, *, what: str = "field relevés") -> None:
         """The coordinator validates the field-season relevés QC did not block; they enter the training pool."""
         from classification.services.pool import training_pool_update
         from fieldcollect.models import Releve, ReleveStatus
@@ -134,12 +138,12 @@ class Command(BaseCommand):
         blocked = len(outcome.refused)
         validated = Releve.objects.filter(pk__in=releve_ids, status=ReleveStatus.VALIDATED).count()
         self.stdout.write(
-            f"Review: {validated} field relevés validated by the coordinator"
+            f"Review: {validated} {what} validated by the coordinator"
             f"{f', {blocked} left with QC errors to look at' if blocked else ''}; training pool: "
             f"{pool.included} samples included, {pool.excluded} excluded {pool.reasons or ''}".rstrip()
         )
 
-    def _model_and_map(self, legend: Any, feature_set: Any, modeller: User, *, timeout: float) -> None:
+    def _model_and_map(self, campaign: Any, legend: Any, feature_set: Any, modeller: User, *, timeout: float) -> Any:
         """Freeze the pool, train a random forest and map the landscape, on the Celery workers."""
         from pathlib import Path
 
@@ -152,7 +156,7 @@ class Command(BaseCommand):
 
         if not app.control.inspect(timeout=2.0).ping():
             self.stdout.write("No Celery worker answers: training and the map are skipped (start one, re-run).")
-            return
+            return None
         training_set = TrainingSet.objects.filter(name=DEMO_TRAINING_SET).first()
         if training_set is None:
             try:
@@ -161,7 +165,7 @@ class Command(BaseCommand):
                 )
             except PoolError as exc:
                 self.stdout.write(f"No demo training set: {exc}")
-                return
+                return None
         self.stdout.write(
             f"Training set {training_set.name}: {training_set.n_plots} plots, {training_set.n_samples} pixels, "
             f"{len(training_set.class_counts)} classes, hash {training_set.content_hash[:12]}"
@@ -182,14 +186,16 @@ class Command(BaseCommand):
             )
         except DemoError as exc:
             self.stdout.write(str(exc))
-            return
+            return None
         if model.status != JobStatus.SUCCEEDED:
             self.stdout.write(f"Model {model.pk} failed: {model.message}")
-            return
+            return None
         self.stdout.write(f"Model {model.pk} trained: {self._model_summary(model)}")
         run = MapRun.objects.filter(model=model, name=DEMO_MAP).order_by("-pk").first()
         if run is None or run.status == JobStatus.FAILED:
-            run = map_run_start(actor=modeller, model=model, name=DEMO_MAP, tile_size=512, min_mapping_unit_px=4)
+            run = map_run_start(
+                actor=modeller, model=model, name=DEMO_MAP, campaign=campaign, tile_size=512, min_mapping_unit_px=4
+            )
         try:
             run = wait_for(
                 lambda: MapRun.objects.get(pk=run.pk),
@@ -200,10 +206,10 @@ class Command(BaseCommand):
             )
         except DemoError as exc:
             self.stdout.write(str(exc))
-            return
+            return None
         if run.status != JobStatus.SUCCEEDED:
             self.stdout.write(f"Map run {run.pk} failed: {run.message}")
-            return
+            return None
         from classification.services.demo import map_agreement_with_truth
 
         truth = RasterLayer.objects.get(name="demo-habitat")
@@ -211,6 +217,76 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Map {run.name}: {run.tiles_total} tiles, {run.classes_cog}; agreement with the SYNTHETIC true map "
             f"{agreement['agreement']:.0%} of {agreement['pixels']:,} pixels"
+        )
+        return run
+
+    def _accuracy(self, campaign: Any, run: Any, legend: Any, layers: dict[str, Any], users: dict[str, User]) -> None:
+        """A validation sample stratified by the map's classes, visited by the botanists, validated, and the
+        map's accuracy and class areas estimated from it (Olofsson et al. 2014)."""
+        from django.contrib.gis.geos import Polygon
+
+        from classification.models import AccuracyAssessment, SamplingPlan
+        from classification.services.accuracy import (
+            AccuracyServiceError,
+            accuracy_assessment_run,
+            validation_plan_create,
+        )
+        from classification.services.demo import demo_field_sites, demo_pending_points
+        from classification.services.sampling import sample_points_assign_by_zone
+        from fieldcollect.client import InProcessTransport
+        from fieldcollect.models import Releve
+        from fieldcollect.services.quality import releve_run_qc
+        from fieldcollect.services.simulation import sites_visit_simulate
+
+        plan = SamplingPlan.objects.filter(campaign=campaign, name=DEMO_VALIDATION_PLAN).first()
+        if plan is None:
+            try:
+                with transaction.atomic():
+                    plan = validation_plan_create(
+                        actor=users["modeller"], map_run=run, campaign=campaign, name=DEMO_VALIDATION_PLAN,
+                        seed=DEMO_YEAR + 2, total_size=250, minimum=5,
+                    )  # fmt: skip
+                    plan.status = SamplingPlan.Status.ACTIVE
+                    plan.save(update_fields=["status"])
+                    xmin, ymin, xmax, ymax = layers["demo-habitat"].extent.extent
+                    middle = (xmin + xmax) / 2
+                    west = Polygon.from_bbox((xmin, ymin, middle, ymax))
+                    east = Polygon.from_bbox((middle, ymin, xmax, ymax))
+                    west.srid = east.srid = 2154
+                    sample_points_assign_by_zone(
+                        actor=users["coordinator"], plan=plan,
+                        zones=[(users["botanist"], west), (users["botanist2"], east)],
+                    )  # fmt: skip
+            except AccuracyServiceError as exc:
+                self.stdout.write(f"No validation plan: {exc.message}")
+                return
+            self.stdout.write(f"Validation plan {plan.name}: {plan.points.count()} points stratified by map class")
+        visits = Releve.objects.filter(campaign=campaign, notes=DEMO_VALIDATION_NOTES)
+        if not visits.exists():
+            # Validation visits are made with more care: fewer mistaken classes, fewer mosaics.
+            sites = demo_field_sites(
+                points=demo_pending_points(plan.pk), truth=layers["demo-habitat"], dem=layers["demo-dem"],
+                legend=legend, seed=DEMO_YEAR + 2, mislabel_rate=0.02, mosaic_rate=0.1,
+            )  # fmt: skip
+            sites_visit_simulate(
+                campaign=campaign, transport_factory=InProcessTransport, sites=sites, photos_per_releve=1,
+                notes=DEMO_VALIDATION_NOTES, seed=DEMO_YEAR + 3,
+            )  # fmt: skip
+            ids = list(visits.values_list("id", flat=True))
+            releve_run_qc(releve_ids=ids)
+            self._validate(ids, users["coordinator"], what="validation relevés")
+        assessment = AccuracyAssessment.objects.filter(map_run=run, sampling_plan=plan).order_by("-pk").first()
+        if assessment is None:
+            try:
+                assessment = accuracy_assessment_run(map_run=run, sampling_plan=plan, actor=users["modeller"])
+            except AccuracyServiceError as exc:
+                self.stdout.write(f"No accuracy assessment: {exc.message}")
+                return
+        overall = assessment.report["overall_accuracy"]
+        self.stdout.write(
+            f"Accuracy of {run.name} ({assessment.get_method_display()}, {assessment.n_used} of "
+            f"{assessment.n_points} points): overall accuracy {overall['estimate']:.1%} "
+            f"(95 % CI {overall['ci_low']:.1%}–{overall['ci_high']:.1%}); see admin, Accuracy assessments"
         )
 
     @staticmethod
