@@ -39,6 +39,13 @@ from fieldcollect.models import (
     SpeciesObservation,
     User,
 )
+from fieldcollect.selectors import (
+    campaign_legend,
+    campaign_progress_by_class,
+    campaign_progress_by_stratum,
+    releve_filter_stratum,
+    releve_strata_options,
+)
 from fieldcollect.services.qc import REGISTRY
 from fieldcollect.services.quality import qc_run_campaign_start
 from fieldcollect.services.review import (
@@ -153,6 +160,26 @@ class BotanistFilter(admin.SimpleListFilter):
         return queryset
 
 
+class StratumFilter(admin.SimpleListFilter):
+    """The stratum of the relevé's sample point in its campaign's sampling plan."""
+
+    title = "stratum"
+    parameter_name = "stratum"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        campaigns = coordinated_campaign_ids(request.user)
+        chosen = request.GET.get("campaign__id__exact", "")
+        if chosen.isdigit() and (campaigns is None or int(chosen) in campaigns):
+            campaigns = [int(chosen)]
+        return [(str(pk), label) for pk, label in releve_strata_options(campaign_ids=campaigns)]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Releve]) -> QuerySet[Releve]:
+        value = self.value()
+        if value and value.isdigit():
+            return releve_filter_stratum(queryset, stratum_id=int(value))
+        return queryset
+
+
 class CommentForm(forms.Form):
     comment = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), required=True)
 
@@ -184,6 +211,7 @@ class ReleveReviewAdmin(ReleveAdmin):
         HabitatFilter,
         QCSeverityFilter,
         QCRuleFilter,
+        StratumFilter,
         "observed_at",
         "has_open_conflict",
     )
@@ -608,6 +636,10 @@ def campaign_dashboard(campaign: Campaign) -> dict[str, Any]:
         if totals["checked"]
         else 0
     )
+    strata = campaign_progress_by_stratum(campaign=campaign)
+    legend = campaign_legend(campaign=campaign)
+    classes = campaign_progress_by_class(campaign=campaign, legend=legend) if legend is not None else []
+    recorded_classes = sorted((c for c in classes if c["releves"]), key=lambda c: -c["releves"])[:CHART_CLASSES]
     qc_checked = releves.filter(qc_state__isnull=False).count()
     pass_rate = 100.0 * (qc_checked - with_open) / qc_checked if qc_checked else None
     return {
@@ -630,8 +662,34 @@ def campaign_dashboard(campaign: Campaign) -> dict[str, Any]:
             title="Relevés with an open QC error or warning, per rule",
             colour="#e65100",
         ),
-        "strata_note": "Progress per stratum appears once the campaign has a sampling plan.",
+        "strata": strata,
+        "has_plan": any(row["stratum"] is not None for row in strata),
+        "chart_strata": stacked_bar_chart_svg(
+            [(_short(f"{row['value'] or ''} {row['label']}".strip()), _by_label(row["statuses"])) for row in strata],
+            title="Relevés per stratum of the sampling plan, by status",
+            colours=colours,
+        ),
+        "legend": legend,
+        "classes": classes,
+        "classes_missing": sum(1 for c in classes if c["value"] is not None and not c["releves"]),
+        "chart_classes": stacked_bar_chart_svg(
+            [(_short(f"{c['code']} {c['name']}".strip()), _by_label(c["statuses"])) for c in recorded_classes],
+            title=f"Relevés per map class of the main habitat ({CHART_CLASSES} most recorded), by status",
+            colours=colours,
+        ),
     }
+
+
+CHART_CLASSES = 30
+
+
+def _short(label: str, limit: int = 18) -> str:
+    return label if len(label) <= limit else label[: limit - 1] + "…"
+
+
+def _by_label(statuses: dict[str, int]) -> dict[str, float]:
+    labels = dict(ReleveStatus.choices)
+    return {labels.get(status, status): n for status, n in statuses.items()}
 
 
 @admin.register(QCRun)

@@ -306,22 +306,35 @@ def qc_snapshots_load(*, releve_ids: Sequence[int]) -> LoadedBatch:
 
 
 def _sample_points(rows: Sequence[Any]) -> dict[int, tuple[tuple[float, float] | None, str | None]]:
-    """The assigned sample point (location, stratum) of each relevé: the point whose visit recorded the
-    relevé's UUID, else the point whose id the tablet sent as ``sample_point``."""
+    """The assigned sample point (location, stratum) of each relevé, among its campaign's plans: the point
+    whose visit recorded the relevé's UUID (the newest if several), else the point whose id the tablet sent
+    as ``sample_point`` (the precedence of ``fieldcollect.selectors.releve_filter_stratum``)."""
     from classification.models import SamplePoint
 
-    by_uuid = {row["uuid"]: row["id"] for row in rows}
-    by_ref = {int(row["sample_point_ref"]): row["id"] for row in rows if str(row["sample_point_ref"]).isdigit()}
+    by_uuid = {row["uuid"]: row for row in rows}
+    by_ref: dict[int, list[Any]] = defaultdict(list)
+    for row in rows:
+        ref = str(row["sample_point_ref"])
+        if ref.isdigit() and len(ref) <= 9:
+            by_ref[int(ref)].append(row)
     if not by_uuid and not by_ref:
         return {}
-    found: dict[int, tuple[tuple[float, float] | None, str | None]] = {}
-    for pk, releve_uuid, location, label in SamplePoint.objects.filter(
-        Q(releve_uuid__in=list(by_uuid)) | Q(pk__in=list(by_ref))
-    ).values_list("pk", "releve_uuid", "location", "stratum__label"):
-        releve_id = by_uuid.get(releve_uuid) or by_ref.get(pk)
-        if releve_id is not None and (releve_id not in found or releve_uuid in by_uuid):
-            found[releve_id] = ((location.x, location.y), label)
-    return found
+    recorded: dict[int, tuple[tuple[float, float] | None, str | None]] = {}
+    named: dict[int, tuple[tuple[float, float] | None, str | None]] = {}
+    for pk, releve_uuid, location, label, campaign_id in (
+        SamplePoint.objects.filter(Q(releve_uuid__in=list(by_uuid)) | Q(pk__in=list(by_ref)))
+        .filter(plan__campaign_id__in={row["campaign_id"] for row in rows})
+        .order_by("pk")
+        .values_list("pk", "releve_uuid", "location", "stratum__label", "plan__campaign_id")
+    ):
+        point = ((location.x, location.y), label)
+        row = by_uuid.get(releve_uuid)
+        if row is not None and row["campaign_id"] == campaign_id:
+            recorded[row["id"]] = point
+        for row in by_ref.get(pk, ()):
+            if row["campaign_id"] == campaign_id:
+                named[row["id"]] = point
+    return {**named, **recorded}
 
 
 def _population(campaign_id: int, snapshots: Sequence[ReleveSnapshot], radius: float) -> list[PlotRef]:
