@@ -396,6 +396,7 @@ def _complete(photo: Photo, part: Path) -> UploadStatus:
             locked.exif_bearing_deg = facts.bearing_deg
             locked.save()
             releve_record_change(releve=locked.releve)  # tablets pull the photo's new state
+            _qc_after_upload(locked)
         if not blob.thumbnail:
             from fieldcollect.tasks import photo_blob_thumbnail_task
 
@@ -404,6 +405,22 @@ def _complete(photo: Photo, part: Path) -> UploadStatus:
             transaction.on_commit(lambda: photo_blob_thumbnail_task.delay(blob_id), robust=True)
     part.unlink(missing_ok=True)
     return UploadStatus(str(photo.uuid), Photo.State.COMPLETE, photo.size, photo.size)
+
+
+def _qc_after_upload(photo: Photo) -> None:
+    """Check the relevé again once the bytes (and their EXIF) are here, after the commit (Celery).
+
+    The photo rules change their verdict now: the upload is no longer pending, and the EXIF position and
+    time can be compared with the plot. A reused photo is a finding on both relevés, so the campaign's
+    other relevés holding the same bytes are checked again too. QC is idempotent: a redelivered task, or
+    a photo whose completion is retried, changes nothing more.
+    """
+    from fieldcollect.services.quality import qc_schedule
+
+    sharing = Photo.objects.filter(
+        sha256=photo.sha256, releve__campaign_id=photo.releve.campaign_id, releve__deleted_at__isnull=True
+    ).values_list("releve_id", flat=True)
+    qc_schedule(releve_ids=sorted({photo.releve_id, *sharing}))
 
 
 def _blob_store(photo: Photo, part: Path, facts: ImageFacts) -> PhotoBlob:

@@ -579,7 +579,8 @@ def _store(
 
 
 def qc_schedule(*, releve_ids: Sequence[int]) -> None:
-    """Run QC on these relevés after the current transaction commits (Celery)."""
+    """Run QC on these relevés after the current transaction commits (Celery): after an accepted push and
+    after a photo upload completes (``QC_RUN_ON_PUSH`` switches both off)."""
     from django.conf import settings
 
     from fieldcollect.tasks import releve_run_qc_task
