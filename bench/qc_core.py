@@ -5,6 +5,10 @@ species each drawn from the real EUNIS-ESy characteristic species lists (so the 
 against the real 14,462-row index), 2 habitats, 4 photos. The DEM is a synthetic tiled GeoTIFF.
 
     .venv/bin/python bench/qc_core.py [--releves 10000]
+    DATABASE_URL=postgis://postgres@127.0.0.1:5432/fc_bench_qc .venv/bin/python bench/qc_core.py --database
+
+With ``--database`` it then loads SYNTHETIC relevés into that database (``bench/synthetic_releves.py``) and
+times the first QC pass of the campaign (every relevé moves out of "submitted") and a re-run.
 """
 
 import argparse
@@ -137,6 +141,11 @@ def write_dem(path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--releves", type=int, default=10_000)
+    parser.add_argument(
+        "--database",
+        action="store_true",
+        help="then the first QC pass and a re-run from the database (DATABASE_URL must name a fc_bench_… database)",
+    )
     args = parser.parse_args()
     rng = random.Random(2027)
     t = time.perf_counter()
@@ -178,6 +187,28 @@ def main() -> None:
     for f in report.findings:
         counts[f.rule] = counts.get(f.rule, 0) + 1
     print("findings per rule:", ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    if args.database:
+        from_database(args.releves)
+
+
+def from_database(n: int) -> None:
+    """The first pass as the workflow runs it: load snapshots in bulk, check, store, move every status."""
+    from django.core.management import call_command
+    from synthetic_releves import analyze, populate, qc_forget, qc_timed, require_bench_database
+
+    from classification.models import RasterLayer
+
+    require_bench_database()
+    call_command("migrate", verbosity=0)
+    t = time.perf_counter()
+    campaign = populate(n)
+    rasters = RasterLayer.objects.count()
+    print(f"SYNTHETIC campaign of {n} relevés in the database ready in {time.perf_counter() - t:.1f} s; "
+          f"{rasters} rasters in its catalogue (none: only the non-raster rules report)")  # fmt: skip
+    qc_forget(campaign)
+    qc_timed(campaign, "first QC pass from the database (every relevé leaves submitted)")
+    analyze()
+    qc_timed(campaign, "QC re-run from the database, nothing changed")
 
 
 if __name__ == "__main__":

@@ -56,7 +56,10 @@ class ReleveQCState(models.Model):
     """When a relevé was last checked, at which content version, and with which rule versions.
 
     Rules that found nothing leave no ``QCResult``; this row is what tells "checked and clean" from
-    "never checked", and which relevés a new rule version or a new raster makes stale.
+    "never checked", and which relevés a new rule version or a new raster makes stale. ``open_errors`` and
+    ``open_warnings`` count the unwaived findings of the relevé, kept by the two services that change them
+    (storing QC results, waiving a finding) in their transaction: the review list counts, badges and
+    filters on them without looking at every finding.
     """
 
     releve = models.OneToOneField("fieldcollect.Releve", on_delete=models.CASCADE, related_name="qc_state")
@@ -65,6 +68,8 @@ class ReleveQCState(models.Model):
     rule_versions = models.JSONField(default=dict, help_text="Rule code → version of the rules that ran.")
     rules_signature = models.CharField(max_length=64, db_index=True)
     worst_severity = models.CharField(max_length=10, choices=QCSeverity.choices, blank=True)
+    open_errors = models.PositiveIntegerField(default=0, help_text="Unwaived error findings.")
+    open_warnings = models.PositiveIntegerField(default=0, help_text="Unwaived warning findings.")
 
     class Meta:
         verbose_name = "relevé QC state"

@@ -10,7 +10,7 @@ import hashlib
 import json
 import logging
 import threading
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -52,7 +52,7 @@ from fieldcollect.services.qc import (
     qc_evaluate,
     rules_all,
 )
-from fieldcollect.services.releves import releve_record_change, releve_set_status
+from fieldcollect.services.releves import releve_record_changes, releve_set_status_many
 from habitats.models import CharacteristicSpecies, Correspondence, HabitatUnit, LegendRule, MapLegend, Taxon
 
 logger = logging.getLogger(__name__)
@@ -489,7 +489,8 @@ def _store(
     ids: list[int] = [cast(int, s.key) for s in snapshots]
     # Lock the relevés: a push landing meanwhile would make these results describe an older version;
     # such relevés are skipped (the push schedules its own QC run).
-    current = dict(Releve.objects.select_for_update().filter(pk__in=ids).values_list("id", "version"))
+    # Id order: two runs over overlapping relevés (a push and a photo upload) wait instead of deadlocking.
+    current = dict(Releve.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("id", "version"))
     fresh = [rid for rid in ids if current.get(rid) == batch.versions[rid]]
     outcome.skipped_stale = len(ids) - len(fresh)
     per_releve: dict[int, dict[str, Finding]] = {rid: {} for rid in fresh}
@@ -498,19 +499,26 @@ def _store(
         if key in per_releve:
             per_releve[key][finding_fingerprint(finding)] = finding
     existing: dict[int, dict[str, QCResult]] = defaultdict(dict)
-    for result in QCResult.objects.filter(releve_id__in=fresh):
+    # Without the details: the fingerprint already stands for them, and parsing them is most of a re-run's reading.
+    for result in QCResult.objects.filter(releve_id__in=fresh).only(
+        "releve_id", "fingerprint", "rule_version", "severity", "message", "releve_version", "waived_by_id"
+    ):
         existing[result.releve_id][result.fingerprint] = result
     now = timezone.now()
     to_create: list[QCResult] = []
     to_update: list[QCResult] = []
     to_delete: list[int] = []
     worst: dict[int, str] = {}
+    open_counts: dict[int, tuple[int, int]] = {}
+    targets: dict[int, str] = {}
+    content_changed: list[int] = []
     for rid, found in per_releve.items():
         old = existing.get(rid, {})
         gone = [r.pk for fp, r in old.items() if fp not in found]
         to_delete.extend(gone)
         changed = bool(gone)
         unwaived_rank = 0
+        unwaived: Counter[str] = Counter()
         for fp, f in found.items():
             row = old.get(fp)
             if row is None:
@@ -539,26 +547,38 @@ def _store(
                 changed = True
             if not row.is_waived:
                 unwaived_rank = max(unwaived_rank, f.severity.rank)
+                unwaived[f.severity.value] += 1
+        open_counts[rid] = (unwaived[Severity.ERROR.value], unwaived[Severity.WARNING.value])
         worst[rid] = {3: "error", 2: "warning", 1: "info", 0: ""}[
             max((f.severity.rank for f in found.values()), default=0)
         ]
         outcome.findings += len(found)
         new_status = ReleveStatus.QC_FLAGGED if unwaived_rank >= Severity.WARNING.rank else ReleveStatus.QC_PASSED
-        status = batch.statuses[rid]
-        if status in QC_STATUSES and status != new_status:
-            releve = Releve.objects.get(pk=rid)
-            releve_set_status(releve=releve, to_status=new_status, actor=None)
-            ReviewEvent.objects.create(
-                releve_id=rid,
+        if batch.statuses[rid] in QC_STATUSES and batch.statuses[rid] != new_status:
+            targets[rid] = new_status
+        if changed:
+            content_changed.append(rid)
+    # One bulk status change for the chunk: the status is read again under the row lock, so a relevé a
+    # coordinator decided on since the snapshot keeps that decision (only_from).
+    moved = releve_set_status_many(targets=targets, actor=None, only_from=QC_STATUSES)
+    ReviewEvent.objects.bulk_create(
+        [
+            ReviewEvent(
+                releve_id=change.releve_id,
                 actor=None,
                 action=ReviewAction.QC,
-                from_status=status,
-                to_status=new_status,
-                comment=f"{len(found)} QC finding(s)",
-                releve_version=batch.versions[rid],
+                from_status=change.from_status,
+                to_status=change.to_status,
+                comment=f"{len(per_releve[change.releve_id])} QC finding(s)",
+                releve_version=change.version,
+                created_at=now,
             )
-        elif changed:
-            releve_record_change(releve=Releve(pk=rid))
+            for change in moved
+        ]
+    )
+    # A status change is already a change-log row; other relevés whose findings changed get one.
+    status_changed = {change.releve_id for change in moved}
+    releve_record_changes(releve_ids=[rid for rid in content_changed if rid not in status_changed])
     QCResult.objects.filter(pk__in=to_delete).delete()
     QCResult.objects.bulk_create(to_create)
     QCResult.objects.bulk_update(to_update, ["rule_version", "severity", "message", "releve_version"])
@@ -566,13 +586,15 @@ def _store(
         [
             ReleveQCState(
                 releve_id=rid, checked_at=now, releve_version=batch.versions[rid], rule_versions=versions,
-                rules_signature=signature, worst_severity=worst[rid],
+                rules_signature=signature, worst_severity=worst[rid], open_errors=open_counts[rid][0],
+                open_warnings=open_counts[rid][1],
             )
             for rid in per_releve
         ],
         update_conflicts=True,
         unique_fields=["releve"],
-        update_fields=["checked_at", "releve_version", "rule_versions", "rules_signature", "worst_severity"],
+        update_fields=["checked_at", "releve_version", "rule_versions", "rules_signature", "worst_severity",
+                       "open_errors", "open_warnings"],
     )  # fmt: skip
     outcome.checked = len(per_releve)
     return outcome

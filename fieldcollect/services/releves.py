@@ -1,5 +1,8 @@
 """The one write path for a relevé's status, deletion and change-log rows (what tablets pull)."""
 
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
@@ -53,6 +56,11 @@ def releve_record_change(*, releve: Releve, kind: str = ChangeLog.Kind.RELEVE) -
     ChangeLog.objects.create(releve=releve, kind=kind)
 
 
+def releve_record_changes(*, releve_ids: Iterable[int], kind: str = ChangeLog.Kind.RELEVE) -> None:
+    """``releve_record_change`` for many relevés in one INSERT (same transaction semantics)."""
+    ChangeLog.objects.bulk_create([ChangeLog(releve_id=releve_id, kind=kind) for releve_id in releve_ids])
+
+
 def _training_pool_event(*, releve: Releve, added: bool) -> None:
     """Queue the relevé for the live training pool (classification consumes it after commit)."""
     from classification.services.pool import training_pool_schedule
@@ -80,6 +88,65 @@ def releve_set_status(*, releve: Releve, to_status: str, actor: User | None, com
         _training_pool_event(releve=locked, added=to_status == ReleveStatus.VALIDATED)
     releve.status, releve.updated_at = locked.status, locked.updated_at
     return locked
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    releve_id: int
+    from_status: str
+    to_status: str
+    version: int  # the relevé's content version at the change (for the caller's ReviewEvent)
+
+
+@transaction.atomic
+def releve_set_status_many(
+    *, targets: Mapping[int, str], actor: User | None, only_from: Collection[str] | None = None
+) -> list[StatusChange]:
+    """``releve_set_status`` for many relevés at once, with the same effects in a fixed number of queries.
+
+    Relevés already in their target status are left alone, and so are those whose status (read under the
+    row lock) is not in ``only_from`` when it is given: a caller that decided on an older read of the
+    status (automatic QC) never overrides a decision taken meanwhile. A forbidden transition raises
+    ``InvalidTransition`` and changes nothing. Each change gets its change-log row (tablets pull it) and,
+    into or out of "validated", its ``TrainingPoolEvent``, as one at a time would.
+    """
+    # Lock in id order: two bulk changes over overlapping relevés wait for each other instead of deadlocking.
+    current = Releve.objects.select_for_update().filter(pk__in=list(targets)).order_by("pk")
+    changes: list[StatusChange] = []
+    for releve_id, status, version in current.values_list("pk", "status", "version"):
+        to_status = targets[releve_id]
+        if status == to_status or (only_from is not None and status not in only_from):
+            continue
+        if to_status not in ALLOWED_TRANSITIONS[status]:
+            raise InvalidTransition(status, to_status)
+        changes.append(StatusChange(releve_id, status, to_status, version))
+    if not changes:
+        return changes
+    by_status: dict[str, list[int]] = defaultdict(list)
+    for change in changes:
+        by_status[change.to_status].append(change.releve_id)
+    now = timezone.now()
+    for to_status, ids in by_status.items():
+        Releve.objects.filter(pk__in=ids).update(status=to_status, updated_at=now)
+    releve_record_changes(releve_ids=[c.releve_id for c in changes], kind=ChangeLog.Kind.STATUS)
+    pool = [c for c in changes if ReleveStatus.VALIDATED in (c.from_status, c.to_status)]
+    if pool:
+        from classification.services.pool import training_pool_schedule
+
+        TrainingPoolEvent.objects.bulk_create(
+            [
+                TrainingPoolEvent(
+                    releve_id=c.releve_id,
+                    kind=TrainingPoolEvent.Kind.ADDED
+                    if c.to_status == ReleveStatus.VALIDATED
+                    else TrainingPoolEvent.Kind.REMOVED,
+                    releve_version=c.version,
+                )
+                for c in pool
+            ]
+        )
+        training_pool_schedule()
+    return changes
 
 
 @transaction.atomic

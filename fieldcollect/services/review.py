@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from fieldcollect.models import (
@@ -19,6 +20,7 @@ from fieldcollect.models import (
     QCResult,
     QCSeverity,
     Releve,
+    ReleveQCState,
     ReleveStatus,
     ReviewAction,
     ReviewEvent,
@@ -162,6 +164,10 @@ def qc_result_waive(*, result_id: int, actor: User, reason: str) -> QCResult:
         raise ReviewError("already_waived", "This QC finding is already waived.")
     result.waived_by, result.waived_at, result.waive_reason = actor, timezone.now(), reason
     result.save(update_fields=["waived_by", "waived_at", "waive_reason"])
+    # The relevé's open counts (the review list's badges and filters) follow in the same transaction.
+    if result.severity in (QCSeverity.ERROR, QCSeverity.WARNING):
+        column = "open_errors" if result.severity == QCSeverity.ERROR else "open_warnings"
+        ReleveQCState.objects.filter(releve=releve, **{f"{column}__gt": 0}).update(**{column: F(column) - 1})
     ReviewEvent.objects.create(
         releve=releve,
         actor=actor,

@@ -16,8 +16,9 @@ from .db_builders import coordinate
 
 def pull_until(user, uuid, cursor=None):
     """Pull until the relevé's change shows: pull only returns changes older than every running
-    transaction of the PostgreSQL cluster, and other databases' transactions count too."""
-    deadline = time.monotonic() + 60
+    transaction of the PostgreSQL cluster, and other databases' transactions count too (on a machine shared
+    with other test runs, one of their transactions may stay open for a minute or more)."""
+    deadline = time.monotonic() + 240
     while True:
         page = sync_pull(user=user, cursor=cursor, limit=100)
         found = [c for c in page.changes if c.get("uuid") == uuid]

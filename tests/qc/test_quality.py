@@ -54,11 +54,17 @@ def test_clean_releve_passes_and_flagged_one_is_flagged(botanist, other_botanist
 def test_rerun_is_idempotent_and_keeps_waivers(botanist, coordinator):
     # given a flagged relevé whose error was waived
     grassland, taxa = reference()
-    releve = make_releve(observer=botanist, habitat=grassland, taxa=taxa, gnss=35.0)
+    releve = make_releve(observer=botanist, habitat=grassland, taxa=taxa[:3], gnss=35.0)
     coordinate(coordinator, releve.campaign)
     releve_run_qc(releve_ids=[releve.pk])
+
+    def open_counts():
+        return tuple(ReleveQCState.objects.filter(releve=releve).values_list("open_errors", "open_warnings").get())
+
+    assert open_counts() == (1, 1)  # the GNSS error and the species-count warning
     error = QCResult.objects.get(releve=releve, rule="gnss.accuracy")
     qc_result_waive(result_id=error.pk, actor=coordinator, reason="RTK base was down; checked on ortho")
+    assert open_counts() == (0, 1)
     ids_before = set(QCResult.objects.filter(releve=releve).values_list("pk", flat=True))
     changes_before = ChangeLog.objects.filter(releve=releve).count()
     # when QC runs again on the unchanged relevé
@@ -67,6 +73,11 @@ def test_rerun_is_idempotent_and_keeps_waivers(botanist, coordinator):
     assert set(QCResult.objects.filter(releve=releve).values_list("pk", flat=True)) == ids_before
     assert QCResult.objects.get(pk=error.pk).waive_reason == "RTK base was down; checked on ortho"
     assert ChangeLog.objects.filter(releve=releve).count() == changes_before
+    assert open_counts() == (0, 1)
+    # and waiving the warning too leaves nothing open
+    warning = QCResult.objects.get(releve=releve, rule="species.min_count")
+    qc_result_waive(result_id=warning.pk, actor=coordinator, reason="Pioneer vegetation on fresh scree")
+    assert open_counts() == (0, 0)
 
 
 def test_fixed_releve_loses_its_findings_and_passes(botanist):
@@ -143,6 +154,29 @@ def test_loading_takes_a_fixed_number_of_queries(botanist):
         assert len(qc_snapshots_load(releve_ids=many).snapshots) == 30
     # then the number of queries does not grow with the number of relevés
     assert len(large.captured_queries) == len(small.captured_queries) <= 10
+
+
+def test_first_pass_changes_statuses_in_a_fixed_number_of_queries(botanist, other_botanist):
+    # given 3 and then 30 submitted relevés, half of them with a coarse GNSS fix
+    grassland, taxa = reference()
+    campaign = campaign_2026()
+
+    def submitted(n, observer):
+        return [make_releve(observer=observer, campaign=campaign, habitat=grassland, taxa=taxa, gnss=3.0 + 30 * (i % 2))
+                for i in range(n)]  # fmt: skip
+
+    few, many = submitted(3, botanist), submitted(30, other_botanist)
+    # when QC checks them for the first time
+    with CaptureQueriesContext(connection) as small:
+        releve_run_qc(releve_ids=[r.pk for r in few])
+    with CaptureQueriesContext(connection) as large:
+        releve_run_qc(releve_ids=[r.pk for r in many])
+    # then every relevé moved, with its change-log row and QC review event, at no extra query per relevé
+    assert len(large.captured_queries) == len(small.captured_queries)
+    moved = Releve.objects.filter(pk__in=[r.pk for r in many]).values_list("status", flat=True)
+    assert sorted(moved) == ["qc_flagged"] * 15 + ["qc_passed"] * 15
+    assert ChangeLog.objects.filter(releve__in=many, kind=ChangeLog.Kind.STATUS).count() == 30
+    assert ReviewEvent.objects.filter(releve__in=many, action="qc", comment="2 QC finding(s)").count() == 15
 
 
 def test_campaign_run_reports_progress_and_only_stale(botanist, coordinator):
