@@ -53,7 +53,7 @@ from fieldcollect.services.qc import (
     rules_all,
 )
 from fieldcollect.services.releves import releve_record_changes, releve_set_status_many
-from habitats.models import CharacteristicSpecies, Correspondence, HabitatUnit, LegendRule, MapLegend, Taxon
+from habitats.models import CharacteristicSpecies, Correspondence, HabitatUnit, Taxon
 
 logger = logging.getLogger(__name__)
 
@@ -102,32 +102,28 @@ def _ancestors(path: str) -> tuple[int, ...]:
     return tuple(int(part) for part in path.strip("/").split("/") if part.isdigit())
 
 
-def _legend_classes(units: dict[int, HabitatUnit]) -> tuple[str | None, dict[int, str]]:
-    """The active legend's class of each unit: the most specific matching rule (deepest unit, then priority)."""
-    legend = MapLegend.objects.filter(is_active=True).order_by("id").first()
-    if legend is None or not units:
-        return None, {}
-    wanted = {cd for unit in units.values() for cd in (*_ancestors(unit.path), unit.cd_hab)}
-    rules = LegendRule.objects.filter(map_class__legend=legend, unit_id__in=wanted).values_list(
-        "unit_id", "include_subtree", "priority", "map_class__code"
+def _legend_classes(
+    units: Iterable[int], campaign_ids: Iterable[int]
+) -> tuple[dict[int, str | None], dict[int, dict[int, str]]]:
+    """Per campaign: the name of its legend and the class code of each unit under it.
+
+    The legend and the unit → class resolution are the ones the training pool labels with
+    (``campaign_legend``, ``habitat_unit_map_class``: subtree and crosswalk rules, the most specific
+    wins), so "precise enough for the legend" means what the pool will make of the relevé.
+    """
+    from fieldcollect.selectors import campaign_legend
+    from habitats.selectors import habitat_unit_map_class
+
+    legends = {campaign_id: campaign_legend(campaign=campaign_id) for campaign_id in campaign_ids}
+    classes: dict[int, dict[int, str]] = {}
+    wanted = set(units)
+    for legend in {legend for legend in legends.values() if legend is not None}:
+        mapped = habitat_unit_map_class(legend=legend, units=wanted) if wanted else {}
+        classes[legend.pk] = {cd_hab: map_class.code for cd_hab, map_class in mapped.items()}
+    return (
+        {cid: legend.name if legend is not None else None for cid, legend in legends.items()},
+        {cid: classes[legend.pk] for cid, legend in legends.items() if legend is not None},
     )
-    by_unit: dict[int, list[tuple[bool, int, str]]] = defaultdict(list)
-    for unit_id, subtree, priority, code in rules:
-        by_unit[unit_id].append((subtree, priority, code))
-    result: dict[int, str] = {}
-    for cd_hab, unit in units.items():
-        lineage = (*_ancestors(unit.path), cd_hab)
-        best: tuple[int, int, str] | None = None
-        for depth, ancestor in enumerate(lineage):
-            for subtree, priority, code in by_unit.get(ancestor, ()):
-                if ancestor != cd_hab and not subtree:
-                    continue
-                candidate = (-depth, priority, code)
-                if best is None or candidate < best:
-                    best = candidate
-        if best is not None:
-            result[cd_hab] = best[2]
-    return legend.name, result
 
 
 def _eunis_codes(units: dict[int, HabitatUnit]) -> dict[int, tuple[str, ...]]:
@@ -174,7 +170,7 @@ class LoadedBatch:
     versions: dict[int, int]
     statuses: dict[int, str]
     campaigns: dict[int, int]
-    legend_name: str | None
+    legend_names: dict[int, str | None]  # per campaign
 
 
 def qc_snapshots_load(*, releve_ids: Sequence[int]) -> LoadedBatch:
@@ -207,7 +203,8 @@ def qc_snapshots_load(*, releve_ids: Sequence[int]) -> LoadedBatch:
         HabitatAssignment.objects.filter(releve_id__in=ids).select_related("habitat").order_by("releve_id", "rank")
     )
     units = {a.habitat_id: a.habitat for a in assignments}
-    legend_name, classes = _legend_classes(units)
+    campaigns = {row["id"]: row["campaign_id"] for row in rows}
+    legend_names, classes = _legend_classes(units, set(campaigns.values()))
     eunis = _eunis_codes(units)
     habitats: dict[int, list[HabitatEntry]] = defaultdict(list)
     for a in assignments:
@@ -228,7 +225,7 @@ def qc_snapshots_load(*, releve_ids: Sequence[int]) -> LoadedBatch:
                 cover_pct=a.cover_pct,
                 rank=a.rank,
                 certainty=a.certainty,
-                map_class=classes.get(u.cd_hab),
+                map_class=classes.get(campaigns[a.releve_id], {}).get(u.cd_hab),
                 eunis_codes=eunis.get(u.cd_hab, ()),
             )
         )
@@ -301,7 +298,7 @@ def qc_snapshots_load(*, releve_ids: Sequence[int]) -> LoadedBatch:
         versions={row["id"]: row["version"] for row in rows},
         statuses={row["id"]: row["status"] for row in rows},
         campaigns={row["id"]: row["campaign_id"] for row in rows},
-        legend_name=legend_name,
+        legend_names=legend_names,
     )
 
 
@@ -470,7 +467,7 @@ def releve_run_qc(*, releve_ids: Sequence[int]) -> QCOutcome:
             by_campaign[batch.campaigns[snapshot.key]].append(snapshot)  # type: ignore[index]
         for campaign in Campaign.objects.filter(pk__in=by_campaign):
             snapshots = by_campaign[campaign.pk]
-            context = qc_context_build(campaign=campaign, legend_name=batch.legend_name)
+            context = qc_context_build(campaign=campaign, legend_name=batch.legend_names.get(campaign.pk))
             context.add_population(_population(campaign.pk, snapshots, context.settings.duplicate_distance_m))
             report = qc_evaluate(snapshots=snapshots, context=context)
             stored = _store(batch, snapshots, report.findings, report.rules)

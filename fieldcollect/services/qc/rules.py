@@ -184,7 +184,7 @@ def habitat_codes_valid(r: ReleveSnapshot, ctx: QCContext) -> Iterator[Flag]:
 @qc_rule(
     code="habitat.legend_precision",
     severity=W,
-    version=1,
+    version=2,  # 2: classes resolved like the training pool's labels (subtree and crosswalk rules)
     description="Every habitat is precise enough to be mapped to a class of the campaign's legend.",
 )
 def habitat_legend_precision(r: ReleveSnapshot, ctx: QCContext) -> Iterator[Flag]:
