@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any, cast
 
 from django.db import connection, transaction
-from django.db.models import Max, Q
+from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from fieldcollect.models import (
@@ -419,6 +419,108 @@ class CatalogueDemSampler:
         return [float(v) if s == OK else None for v, s in zip(result.values[:, 0], result.status, strict=True)]
 
 
+def _plot_mean(pixels: Any) -> list[float] | None:
+    """Mean feature vector of a pool sample's pixels (``None`` without pixels)."""
+    import numpy as np
+
+    values = np.asarray((pixels or {}).get("values") or [], dtype=float)
+    if values.ndim != 2 or not values.size:
+        return None
+    return [float(v) for v in values.mean(axis=0)]
+
+
+class PoolSpectralSource:
+    """The QC ``SpectralFeatureSource`` over the live training pool of a (legend, feature set).
+
+    A class's reference is the validated relevés the pool includes under it, each as the mean of its
+    stored pixels' features. A checked plot's own features are its current pool sample when it has one,
+    else the mean of the pixels under it read from the feature set's rasters — selected as the pool selects
+    them (footprint, else a buffer of its area), all the run's plots in one block-grouped read.
+    """
+
+    def __init__(self, *, legend: Any, feature_set: Any) -> None:
+        from habitats.models import MapClass
+
+        self.legend = legend
+        self.feature_set = feature_set
+        self.reads = 0
+        self.class_values = dict(MapClass.objects.filter(legend=legend).values_list("code", "value"))
+
+    def _samples(self) -> Any:
+        from classification.models import TrainingSample
+
+        return TrainingSample.objects.filter(
+            legend=self.legend, feature_set=self.feature_set, status=TrainingSample.Status.INCLUDED
+        )
+
+    def features(self, keys: Sequence[Any]) -> dict[Any, list[float]]:
+        ids = [int(key) for key in keys]
+        found: dict[Any, list[float]] = {}
+        pooled = self._samples().filter(releve_id__in=ids, releve_version=F("releve__version"))
+        for releve_id, pixels in pooled.values_list("releve_id", "pixels"):
+            mean = _plot_mean(pixels)
+            if mean is not None:
+                found[releve_id] = mean
+        rest = [i for i in ids if i not in found]
+        if rest:
+            found.update(self._read(rest))
+        return found
+
+    def _read(self, ids: list[int]) -> dict[Any, list[float]]:
+        import numpy as np
+
+        from classification.rasters.features import FeatureReader
+        from classification.rasters.points import OK, features_sample_points
+        from classification.services.pool import _plot_cells, default_buffer_m, feature_set_grid
+        from classification.services.rasters import feature_set_specs
+
+        grid = feature_set_grid(self.feature_set)
+        if grid is None:
+            return {}
+        plots = []
+        for releve in Releve.objects.filter(pk__in=ids).only("id", "location", "plot", "plot_area_m2"):
+            _, rows, cols = _plot_cells(releve, grid, default_buffer_m())
+            plots.append((releve.pk, rows, cols))
+        if not plots:
+            return {}
+        xs, ys = grid.cell_centres(np.concatenate([p[1] for p in plots]), np.concatenate([p[2] for p in plots]))
+        with FeatureReader(feature_set_specs(self.feature_set), grid) as reader:
+            sample = features_sample_points(reader, xs, ys)
+        self.reads += sample.reads
+        found: dict[Any, list[float]] = {}
+        start = 0
+        for releve_id, rows, _ in plots:
+            stop = start + rows.size
+            ok = sample.status[start:stop] == OK
+            if ok.any():
+                found[releve_id] = [float(v) for v in sample.values[start:stop][ok].mean(axis=0)]
+            start = stop
+        return found
+
+    def class_reference(self, map_class: str) -> dict[Any, list[float]]:
+        value = self.class_values.get(map_class)
+        if value is None:
+            return {}
+        found: dict[Any, list[float]] = {}
+        for releve_id, pixels in self._samples().filter(label=value).values_list("releve_id", "pixels"):
+            mean = _plot_mean(pixels)
+            if mean is not None:
+                found[releve_id] = mean
+        return found
+
+
+def qc_spectral_source(*, campaign: Campaign) -> PoolSpectralSource | None:
+    """The spectral reference of the campaign's legend in the live training pool, when the pool has one."""
+    from classification.services.pool import training_pool_targets
+    from fieldcollect.selectors import campaign_legend
+
+    legend = campaign_legend(campaign=campaign)
+    for target_legend, feature_set in training_pool_targets() if legend is not None else []:
+        if target_legend.pk == legend.pk:
+            return PoolSpectralSource(legend=legend, feature_set=feature_set)
+    return None
+
+
 def qc_dem_sampler() -> CatalogueDemSampler | None:
     """The most recent real DEM of the catalogue, else the most recent synthetic one (demo), else none."""
     from classification.models import RasterKind, RasterLayer
@@ -439,6 +541,7 @@ def qc_context_build(*, campaign: Campaign, legend_name: str | None = None) -> Q
         characteristic=_characteristic_index(),
         altitude_ranges=OCCITANIE_ALTITUDE_RANGES,
         dem=qc_dem_sampler(),
+        spectral=qc_spectral_source(campaign=campaign),
     )
 
 

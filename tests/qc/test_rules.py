@@ -338,7 +338,7 @@ class Features:
         return {k: self.plots[k] for k in keys if k in self.plots}
 
     def class_reference(self, map_class):
-        return self.reference.get(map_class, [])
+        return dict(enumerate(self.reference.get(map_class, []), start=100))
 
 
 def test_spectral_outlier():

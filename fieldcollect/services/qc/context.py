@@ -46,6 +46,7 @@ class QCSettings:
     max_speed_kmh: float = 130.0
     min_travel_m: float = 500.0  # below this, GNSS noise and short walks make speeds meaningless
     spectral_z: float = 3.5
+    spectral_min_peers: int = 10  # fewer validated plots of the class: too few to say what is typical
     homogeneity_cv: float = 0.35
 
 
@@ -154,11 +155,12 @@ class SpectralFeatureSource(Protocol):
     """Raster features of plots, and of the validated plots of each class (for the spectral outlier rule)."""
 
     def features(self, keys: Sequence[Hashable]) -> Mapping[Hashable, Sequence[float]]:
-        """Feature vector of each plot that has one."""
+        """Feature vector of each plot that has one (e.g. the mean of its pixels' features)."""
         ...
 
-    def class_reference(self, map_class: str) -> Sequence[Sequence[float]]:
-        """Feature vectors of the validated plots of ``map_class``."""
+    def class_reference(self, map_class: str) -> Mapping[Hashable, Sequence[float]]:
+        """Feature vectors of the validated plots of ``map_class`` (the legend class code), by plot key: a
+        plot that is itself one of them is left out of its own reference."""
         ...
 
 
@@ -212,7 +214,7 @@ class QCContext:
     dem_altitude: dict[Hashable, float | None] = field(default_factory=dict)
     spectral_features: dict[Hashable, Sequence[float]] = field(default_factory=dict)
     footprint_variability: dict[Hashable, float] = field(default_factory=dict)
-    _spectral_refs: dict[str, Sequence[Sequence[float]]] = field(default_factory=dict)
+    _spectral_refs: dict[str, Mapping[Hashable, Sequence[float]]] = field(default_factory=dict)
 
     def add_population(self, refs: Iterable[PlotRef]) -> None:
         known = {ref.key for ref in self.population}
@@ -271,10 +273,11 @@ class QCContext:
                     best = (prefix, rng)
         return best
 
-    def spectral_reference(self, map_class: str) -> Sequence[Sequence[float]]:
+    def spectral_reference(self, map_class: str) -> Mapping[Hashable, Sequence[float]]:
+        """The validated plots of the class by key (read once per run and class)."""
         if map_class not in self._spectral_refs and self.spectral is not None:
             self._spectral_refs[map_class] = self.spectral.class_reference(map_class)
-        return self._spectral_refs.get(map_class, ())
+        return self._spectral_refs.get(map_class, {})
 
 
 Clock = Callable[[], datetime]

@@ -605,7 +605,9 @@ def robust_outlier_score(vector: np.ndarray, reference: np.ndarray) -> float:
     """Root-mean-square robust z-score of ``vector`` against ``reference`` rows (median, scaled MAD)."""
     median = np.median(reference, axis=0)
     mad = 1.4826 * np.median(np.abs(reference - median), axis=0)
-    scale = np.where(mad > 1e-12, mad, np.std(reference, axis=0) + 1e-12)
+    scale = np.where(mad > 1e-12, mad, np.std(reference, axis=0))
+    # A feature all peers share exactly (a constant band) must not turn a rounding difference into z = 10¹².
+    scale = np.maximum(scale, 1e-6 * (np.abs(median) + 1.0))
     z = (vector - median) / scale
     return float(np.sqrt(np.mean(z**2)))
 
@@ -613,19 +615,23 @@ def robust_outlier_score(vector: np.ndarray, reference: np.ndarray) -> float:
 @qc_rule(
     code="spectral.outlier",
     severity=W,
-    version=1,
+    version=2,  # 2: the plot itself is left out of its class's reference; minimum of peers in QCSettings
     description="The plot's raster features are typical of the validated plots of its map class.",
     uses_rasters=True,
 )
 def spectral_outlier(r: ReleveSnapshot, ctx: QCContext) -> Iterator[Flag]:
     features = ctx.spectral_features.get(r.key)
     primary = r.primary_habitat
-    if features is None or primary is None or primary.map_class is None:
+    if features is None or primary is None or primary.map_class is None or not len(features):
         return
-    reference = np.asarray(ctx.spectral_reference(primary.map_class), dtype=float)
-    if reference.ndim != 2 or reference.shape[0] < 10 or reference.shape[1] != len(features):
+    vector = np.asarray(features, dtype=float)
+    peers = [
+        v for key, v in ctx.spectral_reference(primary.map_class).items() if key != r.key and len(v) == len(vector)
+    ]
+    if len(peers) < ctx.settings.spectral_min_peers or not np.isfinite(vector).all():
         return  # too few validated plots of the class to say what is typical
-    score = robust_outlier_score(np.asarray(features, dtype=float), reference)
+    reference = np.asarray(peers, dtype=float)
+    score = robust_outlier_score(vector, reference)
     if score > ctx.settings.spectral_z:
         yield Flag(
             f"The plot's raster features are atypical of class {primary.map_class} (robust z {score:.1f}).",
