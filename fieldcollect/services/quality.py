@@ -605,7 +605,7 @@ def _store(
     ):
         existing[result.releve_id][result.fingerprint] = result
     now = timezone.now()
-    to_create: list[QCResult] = []
+    to_create: list[tuple[Any, ...]] = []  # new findings, as _copy_results writes them
     to_update: list[QCResult] = []
     to_delete: list[int] = []
     worst: dict[int, str] = {}
@@ -622,20 +622,14 @@ def _store(
         for fp, f in found.items():
             row = old.get(fp)
             if row is None:
-                row = QCResult(
-                    releve_id=rid,
-                    rule=f.rule,
-                    rule_version=f.rule_version,
-                    severity=f.severity.value,
-                    message=f.message,
-                    details=f.details,
-                    fingerprint=fp,
-                    releve_version=batch.versions[rid],
-                    created_at=now,
+                to_create.append(
+                    (rid, f.rule, f.rule_version, f.severity.value, f.message, f.details, fp, batch.versions[rid])
                 )
-                to_create.append(row)
                 changed = True
-            elif (row.rule_version, row.severity, row.message, row.releve_version) != (
+                unwaived_rank = max(unwaived_rank, f.severity.rank)  # a new finding has no waiver
+                unwaived[f.severity.value] += 1
+                continue
+            if (row.rule_version, row.severity, row.message, row.releve_version) != (
                 f.rule_version,
                 f.severity.value,
                 f.message,
@@ -680,7 +674,7 @@ def _store(
     status_changed = {change.releve_id for change in moved}
     releve_record_changes(releve_ids=[rid for rid in content_changed if rid not in status_changed])
     QCResult.objects.filter(pk__in=to_delete).delete()
-    QCResult.objects.bulk_create(to_create)
+    _copy_results(to_create, created_at=now)
     QCResult.objects.bulk_update(to_update, ["rule_version", "severity", "message", "releve_version"])
     ReleveQCState.objects.bulk_create(
         [
@@ -698,6 +692,24 @@ def _store(
     )  # fmt: skip
     outcome.checked = len(per_releve)
     return outcome
+
+
+def _copy_results(rows: Sequence[tuple[Any, ...]], *, created_at: Any) -> None:
+    """Insert new findings — (relevé id, rule, rule version, severity, message, details, fingerprint, relevé
+    version) — with COPY: a first pass writes tens of thousands of them, and building a model instance and
+    binding ten parameters for each costs more than evaluating the rules. New findings carry no waiver."""
+    if not rows:
+        return
+    from psycopg.types.json import Jsonb
+
+    columns = ("releve_id", "rule", "rule_version", "severity", "message", "details", "fingerprint",
+               "releve_version", "created_at", "waive_reason")  # fmt: skip
+    with connection.cursor() as cursor:
+        sql = f"COPY {QCResult._meta.db_table} ({', '.join(columns)}) FROM STDIN"
+        with cursor.cursor.copy(sql) as copy:
+            for rid, rule, version, severity, message, details, fingerprint, releve_version in rows:
+                copy.write_row((rid, rule, version, severity, message, Jsonb(details), fingerprint, releve_version,
+                                created_at, ""))  # fmt: skip
 
 
 def qc_schedule(*, releve_ids: Sequence[int]) -> None:
