@@ -125,6 +125,9 @@ class Releve(models.Model):
         indexes = [
             models.Index(fields=["campaign", "status"], name="releve_campaign_status"),
             models.Index(fields=["observer", "observed_at"], name="releve_observer_time"),
+            # The review list's order (newest first, then id): its pages and map read the newest rows in
+            # index order instead of sorting the whole filtered set.
+            models.Index(fields=["observed_at", "id"], name="releve_observed_id"),
         ]
         constraints = [
             models.CheckConstraint(condition=models.Q(version__gte=1), name="releve_version_positive"),
