@@ -484,8 +484,14 @@ class PoolSpectralSource:
         if not plots:
             return {}
         xs, ys = grid.cell_centres(np.concatenate([p[1] for p in plots]), np.concatenate([p[2] for p in plots]))
-        with FeatureReader(feature_set_specs(self.feature_set), grid) as reader:
-            sample = features_sample_points(reader, xs, ys)
+        try:
+            with FeatureReader(feature_set_specs(self.feature_set), grid) as reader:
+                sample = features_sample_points(reader, xs, ys)
+        except Exception:
+            # An unreadable raster must not stop QC of the other rules: the spectral rule stays silent on
+            # these plots, and the failure is in the log.
+            logger.exception("QC could not read the features of %d plots (%s)", len(plots), self.feature_set)
+            return {}
         self.reads += sample.reads
         found: dict[Any, list[float]] = {}
         start = 0

@@ -90,3 +90,18 @@ def test_no_pool_for_the_campaign_legend_means_no_spectral_check(pool, botanist,
     misplaced = plot(pool, botanist, at=(200, 60))
     releve_run_qc(releve_ids=[misplaced.pk])
     assert spectral(misplaced) == []
+
+
+def test_an_unreadable_feature_raster_leaves_the_other_rules_running(pool, botanist, tmp_path, caplog):
+    # given enough peers in the pool, then the feature rasters gone from the disk
+    validated_peers(pool, botanist, 12)
+    misplaced = plot(pool, botanist, at=(200, 60))
+    for band in (1, 2):
+        (tmp_path / f"band{band}.tif").unlink()
+    # when QC checks a new plot
+    outcome = releve_run_qc(releve_ids=[misplaced.pk])
+    # then the relevé is checked by the other rules, the spectral rule is silent, and the log says why
+    assert outcome.checked == 1
+    assert spectral(misplaced) == []
+    assert QCResult.objects.filter(releve=misplaced, rule="photos.present").exists()
+    assert "QC could not read the features of 1 plots" in caplog.text
