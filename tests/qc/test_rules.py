@@ -333,8 +333,10 @@ class Features:
 
     def __init__(self, plots, reference):
         self.plots, self.reference = plots, reference
+        self.asked = []
 
     def features(self, keys):
+        self.asked.append(list(keys))
         return {k: self.plots[k] for k in keys if k in self.plots}
 
     def class_reference(self, map_class):
@@ -349,9 +351,11 @@ def test_spectral_outlier():
     [(severity, details)] = run("spectral.outlier", clean_releve(), atypical)
     assert (severity, details["map_class"], details["reference_plots"]) == ("warning", "R1", 20)
     assert details["z"] > 3.5
-    # fewer than 10 validated plots of the class: nothing to compare with
+    # fewer than 10 validated plots of the class: nothing to compare with, and no feature is even read
     few = context(spectral=Features({1: [0.05, 0.95]}, {"R1": reference["R1"][:5]}))
     assert run("spectral.outlier", clean_releve(), few) == []
+    assert few.spectral.asked == []
+    assert atypical.spectral.asked == [[1]]
 
 
 class Variability:

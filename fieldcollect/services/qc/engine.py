@@ -43,7 +43,17 @@ def qc_prepare(*, snapshots: Sequence[ReleveSnapshot], context: QCContext, raste
         reads = int(getattr(context.dem, "reads", 0)) - before
     keys = [s.key for s in snapshots]
     if context.spectral is not None:
-        context.spectral_features.update(context.spectral.features(keys))
+        # Only plots whose class has enough validated peers to judge them: reading their features costs
+        # raster reads, and early in a season most classes have too few peers.
+        judged = [
+            s.key
+            for s in snapshots
+            if (primary := s.primary_habitat) is not None
+            and primary.map_class is not None
+            and len(context.spectral_reference(primary.map_class)) >= context.settings.spectral_min_peers
+        ]
+        if judged:
+            context.spectral_features.update(context.spectral.features(judged))
     if context.homogeneity is not None:
         context.footprint_variability.update(context.homogeneity.variability(keys))
     return reads
